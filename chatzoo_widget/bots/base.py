@@ -1,0 +1,261 @@
+"""The ChatZoo bot pipeline.
+
+A bot turns a chat history into a reply through the original ChatZoo's hooks, in this order:
+
+    gen_kwargs = default_settings() | user settings | extra_settings()      (on a copy)
+    prompt     = get_prompt(query)          # query: [{"role": "HUMAN"|"BOT", "content": str}, ...]
+    input_dict = get_input(prompt)
+    output     = generate(input_dict, gen_kwargs)
+    response   = get_response(output, input_dict)
+    reply      = process_response(response)
+
+On top of the hooks, `chat()` returns the reply and `stream()` yields it as text deltas with statistics.
+A bot that implements only the classic hooks streams its reply as one chunk; `TransformersChatBOT` streams token
+by token through `stream_generate`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Iterator, Mapping, Sequence
+
+from .settings import GENERATION_SETTINGS, SettingsSpec
+
+Message = Mapping[str, str]
+ROLES = ("HUMAN", "BOT")
+SYSTEM = "SYSTEM"
+
+
+@dataclass
+class ReplyStats:
+    """Statistics of one finished (or ended) reply."""
+
+    prompt_tokens: int = 0
+    new_tokens: int = 0
+    time_to_first_token: float | None = None  # seconds from the call to the first text
+    tokens_per_second: float | None = None  # new tokens over the time after the first one
+    total_time: float = 0.0
+    finish_reason: str = "stop"  # stop | length | cancelled | error
+    dropped_turns: int = 0  # oldest turns left out because the history was longer than the context
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class StreamClock:
+    """Measures a reply as it streams: first-token time, token count, rate."""
+
+    def __init__(self, stats: ReplyStats):
+        self.stats = stats
+        self.start = time.perf_counter()
+        self.first: float | None = None
+
+    def tokens(self, n: int) -> None:
+        if n > 0 and self.first is None:
+            self.first = time.perf_counter()
+            self.stats.time_to_first_token = self.first - self.start
+        self.stats.new_tokens += n
+
+    def finish(self) -> None:
+        end = time.perf_counter()
+        self.stats.total_time = end - self.start
+        if self.first is not None and self.stats.new_tokens > 1 and end > self.first:
+            # The first token's wait is time to first token; the rate counts the tokens after it.
+            self.stats.tokens_per_second = (self.stats.new_tokens - 1) / (end - self.first)
+
+
+@dataclass
+class GenerationRequest:
+    """Everything one reply needs, handed to `stream_generate`."""
+
+    query: list[dict[str, str]]
+    gen_kwargs: dict[str, Any]  # generate() kwargs: defaults | user settings | extra_settings
+    prompt_kwargs: dict[str, Any]  # settings for get_prompt (system_prompt, knowledge, ...)
+    control: dict[str, Any]  # pipeline settings (seed)
+    stop_event: threading.Event
+    stats: ReplyStats
+    clock: StreamClock | None = None
+
+
+class ReplyStream:
+    """An iterator of text deltas that keeps the reply's text and statistics once it ends.
+
+    Iterate it (or call `consume()`); afterwards `.text` is the whole processed reply and `.stats` its statistics.
+    """
+
+    def __init__(self, deltas: Iterator[str], stats: ReplyStats):
+        self._deltas = deltas
+        self.stats = stats
+        self.text = ""
+        self.done = False
+
+    def __iter__(self) -> "ReplyStream":
+        return self
+
+    def __next__(self) -> str:
+        try:
+            delta = next(self._deltas)
+        except StopIteration:
+            self.done = True
+            raise
+        self.text += delta
+        return delta
+
+    def consume(self) -> str:
+        for _ in self:
+            pass
+        return self.text
+
+    def close(self) -> None:
+        close = getattr(self._deltas, "close", None)
+        if close:
+            close()
+
+
+def validate_query(query: Any) -> list[dict[str, str]]:
+    """Check a chat history; return a plain copy. Raises ValueError naming what is wrong."""
+    if not isinstance(query, (list, tuple)) or not query:
+        raise ValueError("query must be a non-empty list of {'role': 'HUMAN'|'BOT', 'content': str} messages")
+    out = []
+    for i, msg in enumerate(query):
+        if not isinstance(msg, Mapping) or "role" not in msg or "content" not in msg:
+            raise ValueError(f"query[{i}] must be a dict with 'role' and 'content', got {msg!r}")
+        role, content = msg["role"], msg["content"]
+        if role == SYSTEM and i == 0:
+            pass
+        elif role not in ROLES:
+            raise ValueError(f"query[{i}] has unknown role {role!r}; roles are 'HUMAN' and 'BOT'")
+        if not isinstance(content, str):
+            raise ValueError(f"query[{i}]['content'] must be a string, got {type(content).__name__}")
+        out.append({"role": role, "content": content})
+    if out[-1]["role"] != "HUMAN":
+        raise ValueError(f"query must end with a HUMAN turn to answer, but it ends with {out[-1]['role']!r}")
+    return out
+
+
+class ChatBOT:
+    """Base class of every bot. Subclasses fill in the hooks; users call `chat` and `stream`."""
+
+    #: Settings users may pass; families extend it (see `settings_spec`).
+    settings_spec_base: SettingsSpec = GENERATION_SETTINGS
+    #: Short family name shown in the widget ("chat", "moss", ...).
+    family: str = "base"
+
+    def __init__(self, name: str | None = None):
+        self.name = name or type(self).__name__
+        self.load_tokenizer()
+        self.load_model()
+
+    # ----- the classic hooks -------------------------------------------------------------------
+    def load_tokenizer(self) -> None:
+        """Load the tokenizer (runs first)."""
+
+    def load_model(self) -> None:
+        """Load the model (runs after the tokenizer)."""
+
+    def settings_spec(self) -> SettingsSpec:
+        """Typed settings of this bot; the widget draws one control per setting."""
+        return self.settings_spec_base
+
+    def default_settings(self) -> dict[str, Any]:
+        """Default values of the settings (a fresh dict each call)."""
+        return self.settings_spec().defaults()
+
+    def extra_settings(self) -> dict[str, Any]:
+        """Fixed generate kwargs that always win (e.g. eos_token_id)."""
+        return {}
+
+    def get_prompt(self, query: list[dict[str, str]]) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must implement get_prompt(query)")
+
+    def get_input(self, prompt: Any) -> dict[str, Any]:
+        return {"prompt": prompt}
+
+    def generate(self, input_dict: dict[str, Any], gen_kwargs: dict[str, Any]) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must implement generate(input_dict, gen_kwargs)")
+
+    def get_response(self, output: Any, input_dict: dict[str, Any]) -> str:
+        return output if isinstance(output, str) else str(output)
+
+    def process_response(self, response: str) -> str:
+        return response
+
+    # ----- settings ----------------------------------------------------------------------------
+    def merge_settings(self, settings: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """Validate the user's settings and merge them over the defaults, on a copy.
+
+        Returns (gen_kwargs, prompt_kwargs, control): generate kwargs (extra_settings win), the settings meant for
+        get_prompt (such as system_prompt), and pipeline controls (such as seed).
+        """
+        spec = self.settings_spec()
+        merged = self.default_settings()
+        merged.update(spec.validate(settings))
+        gen, prompt, control = {}, {}, {}
+        for name, value in merged.items():
+            target = spec[name].target if name in spec else "generate"
+            {"generate": gen, "prompt": prompt, "control": control}[target][name] = value
+        gen.update(self.extra_settings())
+        return gen, prompt, control
+
+    # ----- one reply ---------------------------------------------------------------------------
+    def build_prompt(self, query: list[dict[str, str]], prompt_kwargs: Mapping[str, Any]) -> Any:
+        """get_prompt with the prompt settings (system prompt, knowledge) a family declares."""
+        return self.get_prompt(query, **prompt_kwargs) if prompt_kwargs else self.get_prompt(query)
+
+    def stream(self, query: Sequence[Message], stop_event: threading.Event | None = None, **settings: Any) -> ReplyStream:
+        """Answer the last HUMAN turn of `query`, yielding text deltas in order.
+
+        Setting `stop_event` ends the stream within one token. After the stream ends, `.text` holds the reply and
+        `.stats` its ReplyStats. Bad queries and settings raise ValueError here, before any model work.
+        """
+        query = validate_query(query)
+        gen_kwargs, prompt_kwargs, control = self.merge_settings(settings)
+        stats = ReplyStats()
+        request = GenerationRequest(query, gen_kwargs, prompt_kwargs, control, stop_event or threading.Event(), stats)
+        return ReplyStream(self._run(request), stats)
+
+    def _run(self, request: "GenerationRequest") -> Iterator[str]:
+        stats, stop_event = request.stats, request.stop_event
+        request.clock = clock = StreamClock(stats)
+        try:
+            yield from self.stream_generate(request)
+            if stop_event.is_set():
+                stats.finish_reason = "cancelled"
+        except GeneratorExit:
+            stats.finish_reason = "cancelled"
+            stop_event.set()
+            raise
+        except Exception as exc:
+            stats.finish_reason = "error"
+            stats.error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            clock.finish()
+
+    def stream_generate(self, request: "GenerationRequest") -> Iterator[str]:
+        """Run the classic pipeline once and yield the reply as one chunk. Streaming bots override this."""
+        prompt = self.build_prompt(request.query, request.prompt_kwargs)
+        input_dict = self.get_input(prompt)
+        output = self.generate(input_dict, request.gen_kwargs)
+        reply = self.process_response(self.get_response(output, input_dict))
+        request.clock.tokens(max(1, len(reply.split())) if reply else 0)
+        yield reply
+
+    def chat(self, query: Sequence[Message], **settings: Any) -> str:
+        """Answer the last HUMAN turn of `query` and return the whole reply. Statistics: `self.last_stats`."""
+        stream = self.stream(query, **settings)
+        text = stream.consume()
+        self.last_stats = stream.stats
+        return text
+
+    last_stats: ReplyStats | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """What the widget shows about the bot."""
+        return {"name": self.name, "family": self.family}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
