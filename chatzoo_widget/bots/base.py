@@ -78,6 +78,8 @@ class GenerationRequest:
     stop_event: threading.Event
     stats: ReplyStats
     clock: StreamClock | None = None
+    # CPU threads the generation may use; the manager splits the cores between columns that run at once.
+    threads: int | None = None
 
 
 class ReplyStream:
@@ -205,16 +207,25 @@ class ChatBOT:
         """get_prompt with the prompt settings (system prompt, knowledge) a family declares."""
         return self.get_prompt(query, **prompt_kwargs) if prompt_kwargs else self.get_prompt(query)
 
-    def stream(self, query: Sequence[Message], stop_event: threading.Event | None = None, **settings: Any) -> ReplyStream:
+    def stream(
+        self,
+        query: Sequence[Message],
+        stop_event: threading.Event | None = None,
+        *,
+        threads: int | None = None,
+        **settings: Any,
+    ) -> ReplyStream:
         """Answer the last HUMAN turn of `query`, yielding text deltas in order.
 
-        Setting `stop_event` ends the stream within one token. After the stream ends, `.text` holds the reply and
+        Setting `stop_event` ends the stream within one token; `threads` caps the CPU threads it uses. After the stream ends, `.text` holds the reply and
         `.stats` its ReplyStats. Bad queries and settings raise ValueError here, before any model work.
         """
         query = validate_query(query)
         gen_kwargs, prompt_kwargs, control = self.merge_settings(settings)
         stats = ReplyStats()
-        request = GenerationRequest(query, gen_kwargs, prompt_kwargs, control, stop_event or threading.Event(), stats)
+        request = GenerationRequest(
+            query, gen_kwargs, prompt_kwargs, control, stop_event or threading.Event(), stats, threads=threads
+        )
         return ReplyStream(self._run(request), stats)
 
     def _run(self, request: "GenerationRequest") -> Iterator[str]:
