@@ -12,6 +12,15 @@ import traitlets
 from .manager import BusyError, ChatManager
 
 STATIC = pathlib.Path(__file__).parent / "static"
+# Shown instead of the widget when the bundle was not built (a source checkout without `npm run build` in js/).
+_UNBUILT_ESM = """export default { render({ el }) {
+  el.textContent = "ChatZoo Widget: the front end is not built. Run `npm install && npm run build` in js/.";
+} };"""
+
+
+def _bundle(name: str, fallback: str) -> pathlib.Path | str:
+    path = STATIC / name
+    return path if path.exists() else fallback
 
 
 class ChatZooWidget(anywidget.AnyWidget):
@@ -28,8 +37,8 @@ class ChatZooWidget(anywidget.AnyWidget):
     Models load in the background; each column shows its progress. `send` returns at once unless `wait=True`.
     """
 
-    _esm = STATIC / "widget.js"
-    _css = STATIC / "widget.css"
+    _esm = _bundle("widget.js", _UNBUILT_ESM)
+    _css = _bundle("widget.css", "")
 
     columns = traitlets.List(traitlets.Dict()).tag(sync=True)
     system_prompt = traitlets.Unicode("").tag(sync=True)
@@ -163,4 +172,6 @@ class ChatZooWidget(anywidget.AnyWidget):
             else:
                 raise ValueError(f"unknown message kind {kind!r}")
         except (ValueError, BusyError, RuntimeError, KeyError, TimeoutError) as exc:
-            self.notice = str(exc).strip("'\"") or type(exc).__name__
+            # KeyError's str() adds quotes; its first argument is the message.
+            text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            self.notice = str(text) or type(exc).__name__

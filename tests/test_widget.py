@@ -1,0 +1,154 @@
+"""ChatZooWidget headless (no browser): traits, messages from the front end, the Python API."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chatzoo_widget import ChatZooWidget
+from chatzoo_widget.manager import BusyError
+from chatzoo_widget.testing import ScriptedBOT, wait_until
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """Custom messages the widget sends to the front end."""
+    messages: list[dict] = []
+    monkeypatch.setattr(ChatZooWidget, "send_message", lambda self, msg: messages.append(msg))
+    return messages
+
+
+def front_end(w: ChatZooWidget, **content):
+    """Deliver a message as the browser would (model.send)."""
+    w._handle_custom_msg(content, [])
+
+
+def statuses(w):
+    return {c["name"]: c["status"] for c in w.columns}
+
+
+def test_columns_appear_at_once_and_become_ready(sent):
+    w = ChatZooWidget([ScriptedBOT("a"), {"name": "b", "model": ScriptedBOT("bee"), "settings": {"temperature": 1.2}}])
+    assert [c["name"] for c in w.columns] == ["a", "b"]
+    assert wait_until(lambda: statuses(w) == {"a": "ready", "b": "ready"})
+    b = w.columns[1]
+    assert b["settings"]["temperature"] == 1.2
+    names = [s["name"] for s in b["spec"]]
+    assert {"max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "num_beams", "do_sample"} <= set(names)
+
+
+def test_send_from_python_streams_and_lands_in_history(sent):
+    w = ChatZooWidget([ScriptedBOT("a", delay=0.005), ScriptedBOT("b", reply="fixed answer")])
+    replies = w.send("hello", wait=True)
+    assert replies == {"a": "Reply 1 to: hello", "b": "fixed answer"}
+    assert w.history == {
+        "a": [{"role": "HUMAN", "content": "hello"}, {"role": "BOT", "content": "Reply 1 to: hello"}],
+        "b": [{"role": "HUMAN", "content": "hello"}, {"role": "BOT", "content": "fixed answer"}],
+    }
+    assert w.columns[0]["history"][-1]["stats"]["new_tokens"] == 4
+    assert w.stats["b"][0]["finish_reason"] == "stop"
+    kinds = {m["kind"] for m in sent}
+    assert {"turn_start", "delta", "turn_end"} <= kinds
+    assert all({"column", "turn"} <= set(m) for m in sent)
+    assert w.busy is False
+
+
+def test_front_end_send_empty_prompt_gives_a_notice(sent):
+    w = ChatZooWidget([ScriptedBOT("a")])
+    front_end(w, kind="send", prompt="   ")
+    assert "empty" in w.notice
+    assert w.columns[0]["history"] == []
+
+
+def test_front_end_send_while_busy_is_refused_with_a_reason(sent):
+    w = ChatZooWidget([ScriptedBOT("a", delay=0.05, reply="x " * 30)])
+    wait_until(lambda: statuses(w) == {"a": "ready"})
+    front_end(w, kind="send", prompt="one")
+    assert w.busy
+    front_end(w, kind="send", prompt="two")
+    assert "still answering" in w.notice
+    front_end(w, kind="stop", column=None)
+    w.wait(5)
+    assert [e["content"] for e in w.columns[0]["history"] if e["role"] == "HUMAN"] == ["one"]
+    assert w.columns[0]["history"][-1]["stats"]["finish_reason"] == "cancelled"
+    with pytest.raises(BusyError):
+        w.send("x")
+        w.send("y")
+    w.stop()
+    w.wait(5)
+
+
+def test_settings_from_the_front_end_are_checked(sent):
+    w = ChatZooWidget([ScriptedBOT("a", reply="one two three four five")])
+    wait_until(lambda: statuses(w) == {"a": "ready"})
+    cid = w.columns[0]["id"]
+    front_end(w, kind="set_settings", column=cid, settings={"max_new_tokens": 3})
+    assert w.columns[0]["settings"]["max_new_tokens"] == 3 and w.notice == ""
+    front_end(w, kind="set_settings", column=cid, settings={"temperature": 9})
+    assert "'temperature' must be float from 0 to 2" in w.notice
+    assert w.columns[0]["settings"]["temperature"] == 0.7
+    assert w.send("go", wait=True) == {"a": "one two three "}
+
+
+def test_python_set_settings_moves_the_slider_state(sent):
+    w = ChatZooWidget([ScriptedBOT("a")])
+    w.set_settings("a", top_k=7)
+    assert w.columns[0]["settings"]["top_k"] == 7
+    with pytest.raises(ValueError, match="'top_k' must be int from 0 to 200"):
+        w.set_settings("a", top_k=1000)
+
+
+def test_add_and_remove_columns_from_the_front_end(sent, monkeypatch):
+    monkeypatch.setattr("chatzoo_widget.manager.ChatManager._bot_future",
+                        lambda self, model, opts: _done(ScriptedBOT(model)))
+    w = ChatZooWidget([ScriptedBOT("a")])
+    front_end(w, kind="add_model", name="mine", model="some/model")
+    assert [c["name"] for c in w.columns] == ["a", "mine"]
+    front_end(w, kind="add_model", name="", model="")
+    assert "must not be empty" in w.notice
+    front_end(w, kind="remove_model", column=w.columns[0]["id"])
+    assert [c["name"] for c in w.columns] == ["mine"]
+
+
+def _done(bot):
+    from concurrent.futures import Future
+
+    fut = Future()
+    fut.set_result(bot)
+    return fut
+
+
+def test_clear_regenerate_and_system_prompt(sent):
+    seen = []
+
+    class Recording(ScriptedBOT):
+        def get_prompt(self, query, system_prompt=""):
+            seen.append(system_prompt)
+            return super().get_prompt(query, system_prompt)
+
+    w = ChatZooWidget([Recording("a")], system_prompt="Be terse.")
+    w.send("q", wait=True)
+    front_end(w, kind="regenerate")
+    w.wait(5)
+    assert len(w.history["a"]) == 2 and seen == ["Be terse.", "Be terse."]
+    w.system_prompt = "Be verbose."  # the front end sets the synced trait
+    w.send("q2", wait=True)
+    assert seen[-1] == "Be verbose."
+    front_end(w, kind="clear")
+    assert wait_until(lambda: w.history["a"] == [])
+
+
+def test_widget_state_is_plain_json_and_keeps_the_conversation(sent):
+    w = ChatZooWidget([ScriptedBOT("a")])
+    w.send("keep me", wait=True)
+    state = w.get_state()
+    text = json.dumps(state["columns"])
+    assert "keep me" in text and "Reply 1 to: keep me" in text
+    assert state["_esm"] and "render" in str(state["_esm"])
+
+
+def test_unknown_front_end_message_is_reported(sent):
+    w = ChatZooWidget([])
+    front_end(w, kind="explode")
+    assert "unknown message kind 'explode'" in w.notice
