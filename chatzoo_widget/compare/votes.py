@@ -1,0 +1,338 @@
+"""Votes and thumbs on the replies of a ChatManager's columns.
+
+A `VoteBook` follows the manager's conversations (a conversation runs from empty histories to the next clear),
+records one vote per finished turn ("best" column, "tie" or "bad") and thumbs per reply. Each vote record stands
+alone: it keeps the columns (name, model, settings, system prompt), their replies and statistics, the prompt and
+each column's history before it, so votes survive `clear()` and can be exported, ranked and turned into
+preference pairs without the manager.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import threading
+import uuid
+from typing import Any, Iterator, Mapping, Sequence
+
+from ..manager import ChatManager, model_query
+from .arena import Arena
+
+TIE, BAD = "tie", "bad"
+OUTCOMES = ("best", TIE, BAD)
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def new_conversation_id() -> str:
+    return "conv-" + uuid.uuid4().hex[:12]
+
+
+def _first_entries(manager: ChatManager) -> dict[str, Any]:
+    """Each column's first history entry (the dict itself, or None). clear() empties the lists and the next send
+    appends new dicts, so a first entry that is not the one seen before means the conversation was cleared,
+    even when nobody looked in between. Holding the dicts keeps their identity from being reused."""
+    with manager._lock:
+        return {cid: (c.history[0] if c.history else None) for cid, c in manager.columns.items()}
+
+
+class VoteBook:
+    """Votes and thumbs for the columns of `manager`; optional `arena` for blind comparisons.
+
+    Call `observe()` whenever the manager reports a change (the widget does it in its on_change handler): it
+    notices new conversations (all histories emptied, or cleared and refilled since the last look) and keeps
+    the arena's shuffled order in step. `vote` and `thumb` call it themselves, so headless use needs nothing more.
+    """
+
+    def __init__(self, manager: ChatManager, arena: Arena | None = None, *, clock=now_iso):
+        self.manager = manager
+        self.arena = arena
+        self.clock = clock
+        self.votes: list[dict[str, Any]] = []
+        self.thumbs: list[dict[str, Any]] = []
+        self._lock = threading.RLock()
+        self._suspended = 0
+        self.conversation_id = new_conversation_id()
+        self._started = False  # the current conversation has had a prompt
+        self._firsts: dict[str, Any] = {}
+        self.observe()
+
+    # ----- conversations ------------------------------------------------------------------------
+    def observe(self, snapshot: Sequence[Mapping[str, Any]] | None = None) -> str:
+        """Follow the manager's state; returns the current conversation id."""
+        if snapshot is None:
+            snapshot = self.manager.snapshot()
+        with self._lock:
+            if self._suspended:
+                return self.conversation_id
+            firsts = _first_entries(self.manager)
+            empty = all(e is None for e in firsts.values())
+            replaced = any(self._firsts.get(cid) is not None and e is not self._firsts[cid]
+                           for cid, e in firsts.items())
+            if self._started and (empty or replaced):
+                self._begin(snapshot)
+            if not empty:
+                self._started = True
+            self._firsts = firsts
+            if self.arena is not None:
+                self.arena.sync(self.conversation_id, [c["id"] for c in snapshot], started=self._started)
+            return self.conversation_id
+
+    def _begin(self, snapshot: Sequence[Mapping[str, Any]]) -> None:
+        self.conversation_id = new_conversation_id()
+        self._started = False
+        if self.arena is not None:
+            self.arena.start(self.conversation_id, [c["id"] for c in snapshot])
+
+    def new_conversation(self) -> str:
+        """Start a new conversation now (the widget may call it right after `clear()`); returns its id."""
+        with self._lock:
+            self._begin(self.manager.snapshot())
+            self._firsts = _first_entries(self.manager)
+            self._started = any(e is not None for e in self._firsts.values())
+            return self.conversation_id
+
+    @contextlib.contextmanager
+    def suspended(self) -> Iterator[None]:
+        """Ignore the manager while the block runs (a batch run swaps the histories); voting is refused meanwhile.
+
+        On exit the current histories become the baseline again, in the same conversation.
+        """
+        with self._lock:
+            self._suspended += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._suspended -= 1
+                if not self._suspended:
+                    self._firsts = _first_entries(self.manager)
+
+    def set_conversation(self, conversation_id: str) -> None:
+        """Continue an earlier conversation (used when a saved comparison is restored)."""
+        with self._lock:
+            self.conversation_id = conversation_id
+            snapshot = self.manager.snapshot()
+            self._firsts = _first_entries(self.manager)
+            self._started = any(e is not None for e in self._firsts.values())
+            if self.arena is not None:
+                self.arena.sync(conversation_id, [c["id"] for c in snapshot], started=self._started)
+
+    # ----- the turn to vote on ------------------------------------------------------------------
+    def latest_turn(self) -> dict[str, Any]:
+        """The latest finished turn of the current conversation: {"conversation", "turn", "prompt", "columns"}.
+
+        Raises ValueError when there is none (nothing sent yet, replies still coming, or a batch run going on).
+        """
+        with self._lock:
+            if self._suspended:
+                raise ValueError("cannot vote during a batch run: wait for it to finish or stop it")
+            snapshot = self.manager.snapshot()
+            self.observe(snapshot)
+            answered = [c for c in snapshot if c["history"]]
+            if not answered:
+                raise ValueError("nothing to vote on yet: send a prompt and wait for every reply")
+            waiting = [c["name"] for c in snapshot
+                       if c["status"] == "generating" or (c["history"] and c["history"][-1]["role"] != "BOT")]
+            if waiting or self.manager.busy:
+                names = ", ".join(waiting) or "some columns"
+                raise ValueError(f"cannot vote while {names} still answering: wait for every reply")
+            turn = max(c["history"][-1]["turn"] for c in answered)
+            if self.arena is not None:  # left to right as shown
+                order = self.arena.round(self.conversation_id).order
+                answered.sort(key=lambda c: order.index(c["id"]) if c["id"] in order else len(order))
+            columns = [self._column_record(c) for c in answered]
+            prompt = next((c["prompt"] for c in columns if c["turn"] == turn), columns[0]["prompt"])
+            return {"conversation": self.conversation_id, "turn": turn, "prompt": prompt, "columns": columns}
+
+    def _column_record(self, col: Mapping[str, Any]) -> dict[str, Any]:
+        history = col["history"]
+        reply = history[-1]
+        return {
+            "id": col["id"],
+            "name": col["name"],
+            "model": col["model"],
+            "settings": dict(col["settings"]),
+            "system_prompt": self._system_prompt(col),
+            "label": self._label(col["id"]),
+            "turn": reply["turn"],
+            "prompt": history[-2]["content"] if len(history) >= 2 and history[-2]["role"] == "HUMAN" else "",
+            # what the model saw before the prompt (failed exchanges left out, as the manager does)
+            "history": model_query(history[:-1])[:-1],
+            "reply": reply["content"],
+            "stats": dict(reply.get("stats") or {}),
+        }
+
+    def _system_prompt(self, col: Mapping[str, Any]) -> str:
+        settings = col.get("settings") or {}
+        if settings.get("system_prompt"):
+            return settings["system_prompt"]
+        has = any(s.get("name") == "system_prompt" for s in col.get("spec") or [])
+        return self.manager.system_prompt if has else ""
+
+    def _label(self, column_id: str) -> str | None:
+        if self.arena is None:
+            return None
+        try:
+            return self.arena.label(column_id, self.conversation_id)
+        except KeyError:
+            return None
+
+    def choices(self, columns: Sequence[Mapping[str, Any]] | None = None) -> list[str]:
+        """The valid choices for the latest turn: the column names (labels while blind), "tie" and "bad"."""
+        if columns is None:
+            columns = self.latest_turn()["columns"]
+        blind = self.arena is not None and self.arena.blind(self.conversation_id)
+        return [(c["label"] if blind and c["label"] else c["name"]) for c in columns] + [TIE, BAD]
+
+    # ----- voting -------------------------------------------------------------------------------
+    def vote(self, choice: str) -> dict[str, Any]:
+        """Vote on the latest finished turn: the best column's name (or arena label), "tie" or "bad" (all bad).
+
+        Voting again before the next turn starts replaces the vote; once a new prompt is sent the vote is frozen.
+        Returns the vote record. Raises ValueError when there is no finished turn or the choice is unknown.
+        """
+        with self._lock:
+            turn = self.latest_turn()
+            columns = turn["columns"]
+            winner = self._resolve(choice, columns)
+            if winner is None:
+                raise ValueError(f"unknown choice {choice!r}: choose one of {', '.join(map(repr, self.choices(columns)))}")
+            blind = self.arena is not None and self.arena.blind(self.conversation_id)
+            outcome = winner if winner in (TIE, BAD) else "best"
+            record = {
+                "conversation": turn["conversation"],
+                "turn": turn["turn"],
+                "choice": winner,  # a column name, "tie" or "bad"
+                "outcome": outcome,  # "best", "tie" or "bad"
+                "winner": winner if outcome == "best" else None,
+                "prompt": turn["prompt"],
+                "columns": columns,
+                "blind": blind,
+                "timestamp": self.clock(),
+            }
+            for i, old in enumerate(self.votes):
+                if old["conversation"] == record["conversation"] and old["turn"] == record["turn"]:
+                    self.votes[i] = record
+                    break
+            else:
+                self.votes.append(record)
+            if self.arena is not None:
+                self.arena.reveal(self.conversation_id)
+            return record
+
+    def _resolve(self, choice: Any, columns: Sequence[Mapping[str, Any]]) -> str | None:
+        if not isinstance(choice, str):
+            return None
+        key = choice.strip()
+        if key.lower() in (TIE, BAD):
+            return key.lower()
+        for c in columns:
+            if key in (c["name"], c["id"]):
+                return c["name"]
+        for c in columns:
+            if c["label"] and key.lower() == c["label"].lower():
+                return c["name"]
+        if self.arena is not None:
+            cid = self.arena.resolve(key, self.conversation_id)
+            for c in columns:
+                if c["id"] == cid:
+                    return c["name"]
+        return None
+
+    def current_vote(self) -> dict[str, Any] | None:
+        """The vote on the latest finished turn of the current conversation, if any."""
+        try:
+            turn = self.latest_turn()
+        except ValueError:
+            return None
+        return next((v for v in self.votes
+                     if v["conversation"] == turn["conversation"] and v["turn"] == turn["turn"]), None)
+
+    # ----- thumbs -------------------------------------------------------------------------------
+    def thumb(self, column: str, value: int | None, turn: int | None = None) -> dict[str, Any] | None:
+        """Thumb up (+1) or down (-1) one reply of the current conversation; 0 or None takes the thumb back.
+
+        `column` is a name, an id or (in an arena) a label; `turn` defaults to the column's latest finished reply.
+        Returns the thumb record (None when taken back).
+        """
+        if value not in (1, -1, 0, None) or isinstance(value, bool):
+            raise ValueError(f"a thumb is +1 (up), -1 (down) or 0 (none), got {value!r}")
+        with self._lock:
+            snapshot = self.manager.snapshot()
+            self.observe(snapshot)
+            col = self._find_column(column, snapshot)
+            replies = [e for e in col["history"] if e["role"] == "BOT"]
+            if turn is None:
+                if not replies:
+                    raise ValueError(f"{col['name']} has no finished reply to rate yet")
+                entry = replies[-1]
+            else:
+                entry = next((e for e in replies if e["turn"] == turn), None)
+                if entry is None:
+                    done = [e["turn"] for e in replies]
+                    raise ValueError(f"{col['name']} has no finished reply for turn {turn}; finished turns: {done}")
+            history = col["history"][: col["history"].index(entry) + 1]
+            key = (self.conversation_id, entry["turn"], col["name"])
+            self.thumbs = [t for t in self.thumbs if (t["conversation"], t["turn"], t["column"]) != key]
+            if not value:
+                return None
+            record = {
+                "conversation": self.conversation_id,
+                "turn": entry["turn"],
+                "column": col["name"],
+                "model": col["model"],
+                "settings": dict(col["settings"]),
+                "label": self._label(col["id"]),
+                "prompt": history[-2]["content"] if len(history) >= 2 else "",
+                "reply": entry["content"],
+                "value": int(value),
+                "timestamp": self.clock(),
+            }
+            self.thumbs.append(record)
+            return record
+
+    def _find_column(self, key: str, snapshot: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+        for c in snapshot:
+            if key in (c["id"], c["name"]):
+                return c
+        if self.arena is not None:
+            cid = self.arena.resolve(str(key), self.conversation_id)
+            for c in snapshot:
+                if c["id"] == cid:
+                    return c
+        names = ", ".join(c["name"] for c in snapshot) or "none"
+        raise KeyError(f"no column named {key!r}; columns: {names}")
+
+    # ----- state for the front end --------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """JSON-able state to sync: whether and how the latest turn can be voted on, its current vote, the thumbs
+        of the current conversation ({column id: {turn: value}}) and a short list of every vote."""
+        with self._lock:
+            try:
+                turn = self.latest_turn()
+                error = None
+            except ValueError as exc:
+                turn, error = None, str(exc)
+            current = None
+            if turn is not None:
+                current = next((v["choice"] for v in self.votes if v["conversation"] == turn["conversation"]
+                                and v["turn"] == turn["turn"]), None)
+            ids = {c["name"]: c["id"] for c in self.manager.snapshot()}
+            thumbs: dict[str, dict[str, int]] = {}
+            for t in self.thumbs:
+                if t["conversation"] == self.conversation_id and t["column"] in ids:
+                    thumbs.setdefault(ids[t["column"]], {})[str(t["turn"])] = t["value"]
+            return {
+                "conversation": self.conversation_id,
+                "can_vote": turn is not None,
+                "reason": error,
+                "turn": turn["turn"] if turn else None,
+                "choices": self.choices(turn["columns"]) if turn else [],
+                "current": current,
+                "thumbs": thumbs,
+                "votes": [{"conversation": v["conversation"], "turn": v["turn"], "choice": v["choice"],
+                           "timestamp": v["timestamp"]} for v in self.votes],
+            }
