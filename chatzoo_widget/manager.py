@@ -265,6 +265,11 @@ class ChatManager:
         self.on_change()
         return targets
 
+    def refuse_if_busy(self, what: str) -> None:
+        """Raise BusyError naming the columns still answering (callers doing `what` need them idle)."""
+        with self._lock:
+            self._refuse_if_busy(what)
+
     def _refuse_if_busy(self, what: str) -> None:
         busy = [c.name for c in self.columns.values() if c.turn is not None]
         if busy:
@@ -372,6 +377,25 @@ class ChatManager:
             if left is not None and left <= 0:
                 return False
             turns[0].done.wait(left)
+
+    def histories(self) -> dict[str, list[dict[str, Any]]]:
+        """Every column's history entries, by column id (new lists holding the same entries)."""
+        with self._lock:
+            return {cid: list(c.history) for cid, c in self.columns.items()}
+
+    def set_histories(self, histories: Mapping[str, list[dict[str, Any]]], *, default: list | None = None) -> None:
+        """Replace column histories by id (columns missing from `histories` get `default`, or keep theirs if None).
+
+        Refuses (BusyError) while a column is answering: a reply must not land in a swapped history.
+        """
+        with self._lock:
+            self._refuse_if_busy("replace the histories")
+            for cid, column in self.columns.items():
+                if cid in histories:
+                    column.history[:] = histories[cid]
+                elif default is not None:
+                    column.history[:] = list(default)
+        self.on_change()
 
     def clear(self) -> None:
         """Stop every reply and forget every column's history (settings and models stay)."""

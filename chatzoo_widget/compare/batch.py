@@ -66,9 +66,8 @@ def run_batch(
     scripts = _scripts(prompts)
     total = sum(len(s) for s in scripts)
     stop_event = stop_event or threading.Event()
-    with manager._lock:
-        manager._refuse_if_busy("start a batch run")
-        saved = {cid: list(c.history) for cid, c in manager.columns.items()} if fresh_history else None
+    manager.refuse_if_busy("start a batch run")
+    saved = manager.histories() if fresh_history else None
     rows: list[dict[str, Any]] = []
     done, stopped = 0, False
     try:
@@ -79,10 +78,7 @@ def run_batch(
                 stopped = True
                 break
             if fresh_history:
-                with manager._lock:
-                    for column in manager.columns.values():
-                        column.history.clear()
-                manager.on_change()
+                manager.set_histories({}, default=[])
             for t_index, prompt in enumerate(script):
                 if stop_event.is_set():
                     stopped = True
@@ -115,10 +111,7 @@ def run_batch(
             manager.stop()
             manager.wait(30)
         if saved is not None:
-            with manager._lock:
-                for cid, column in manager.columns.items():
-                    column.history[:] = saved.get(cid, [])
-            manager.on_change()
+            manager.set_histories(saved, default=[])
     df = pd.DataFrame(rows, columns=BATCH_COLUMNS)
     df.attrs.update(done=done, total=total, stopped=stopped)
     return df

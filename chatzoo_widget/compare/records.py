@@ -303,9 +303,9 @@ def restore(document: Mapping[str, Any], manager: ChatManager, votes: VoteBook |
     fresh order for the restored conversation (revealed when it was voted on already).
     """
     doc = validate(document)
-    with manager._lock:
-        manager._refuse_if_busy("restore a comparison")
+    manager.refuse_if_busy("restore a comparison")
     manager.system_prompt = doc.get("system_prompt") or ""
+    restored: dict[str, list[dict[str, Any]]] = {}
     for spec in doc["columns"]:
         try:
             column = manager.get(spec["name"])
@@ -314,9 +314,8 @@ def restore(document: Mapping[str, Any], manager: ChatManager, votes: VoteBook |
         else:
             if spec["settings"]:
                 manager.set_settings(column.id, timeout=timeout, **spec["settings"])
-        with manager._lock:
-            column.history[:] = [dict(e) for e in spec["history"]]
-    manager.on_change()
+        restored[column.id] = [dict(e) for e in spec["history"]]
+    manager.set_histories(restored)
     if votes is not None:
         known = {(v["conversation"], v["turn"]) for v in votes.votes}
         votes.votes.extend(v for v in doc["votes"] if (v["conversation"], v["turn"]) not in known)

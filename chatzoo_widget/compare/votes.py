@@ -34,8 +34,7 @@ def _first_entries(manager: ChatManager) -> dict[str, Any]:
     """Each column's first history entry (the dict itself, or None). clear() empties the lists and the next send
     appends new dicts, so a first entry that is not the one seen before means the conversation was cleared,
     even when nobody looked in between. Holding the dicts keeps their identity from being reused."""
-    with manager._lock:
-        return {cid: (c.history[0] if c.history else None) for cid, c in manager.columns.items()}
+    return {cid: (h[0] if h else None) for cid, h in manager.histories().items()}
 
 
 class VoteBook:
