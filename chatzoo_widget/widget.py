@@ -9,6 +9,7 @@ from typing import Any, Iterable, Mapping
 import anywidget
 import traitlets
 
+from . import compare
 from .manager import BusyError, ChatManager
 
 STATIC = pathlib.Path(__file__).parent / "static"
@@ -33,6 +34,9 @@ class ChatZooWidget(anywidget.AnyWidget):
             Columns of one checkpoint share one copy of the weights.
         settings: settings for every column (a column's own settings win).
         system_prompt: system prompt for every column whose model has one.
+        arena: blind comparison: columns show as "Model A", "Model B"... in a new random order for each
+            conversation, settings hidden, names revealed after the vote.
+        seed: seed of the arena's shuffling (None: unpredictable).
 
     Models load in the background; each column shows its progress. `send` returns at once unless `wait=True`.
     """
@@ -44,6 +48,10 @@ class ChatZooWidget(anywidget.AnyWidget):
     system_prompt = traitlets.Unicode("").tag(sync=True)
     busy = traitlets.Bool(False).tag(sync=True)
     notice = traitlets.Unicode("").tag(sync=True)
+    arena = traitlets.Bool(False).tag(sync=True)
+    vote_state = traitlets.Dict().tag(sync=True)
+    leaderboard_table = traitlets.Dict().tag(sync=True)
+    batch_progress = traitlets.Dict().tag(sync=True)
 
     def __init__(
         self,
@@ -51,12 +59,18 @@ class ChatZooWidget(anywidget.AnyWidget):
         *,
         settings: Mapping[str, Any] | None = None,
         system_prompt: str | None = None,
+        arena: bool = False,
+        seed: int | None = None,
         **kwargs: Any,
     ):
-        super().__init__(**kwargs)
-        self._sync_lock = threading.Lock()
+        super().__init__(arena=arena, **kwargs)
+        self._sync_lock = threading.RLock()
         self._common_settings = dict(settings or {})
+        self._seed = seed
+        self._batch: compare.BatchRun | None = None
         self.manager = ChatManager(on_event=self._forward_event, on_change=self._sync)
+        self._arena = compare.Arena(seed) if arena else None
+        self._book = compare.VoteBook(self.manager, self._arena)
         self.manager.system_prompt = system_prompt or ""
         self.system_prompt = self.manager.system_prompt
         self.on_msg(self._on_front_end_message)
@@ -125,15 +139,124 @@ class ChatZooWidget(anywidget.AnyWidget):
         """Each column's reply statistics (one dict per reply), by column name."""
         return {c["name"]: [e["stats"] for e in c["history"] if e["role"] == "BOT"] for c in self.manager.snapshot()}
 
+    # ----- judging (see chatzoo_widget.compare) ------------------------------------------------
+    @property
+    def votes(self) -> list[dict[str, Any]]:
+        """Every vote so far (they survive `clear()`): conversation, turn, choice, prompt, columns and replies."""
+        return list(self._book.votes)
+
+    def vote(self, choice: str) -> dict[str, Any]:
+        """Vote on the latest finished turn: a column's name (or arena label such as "Model A"), "tie" or "bad".
+
+        Voting again before the next prompt replaces the vote. In arena mode the vote reveals the names.
+        """
+        record = self._book.vote(choice)
+        self._refresh_leaderboard()
+        self._sync()
+        return record
+
+    def thumb(self, column: str, value: int | None, turn: int | None = None) -> dict[str, Any] | None:
+        """Thumb up (+1) or down (-1) a column's reply (default: its latest); 0 or None takes it back."""
+        record = self._book.thumb(column, value, turn)
+        self._sync()
+        return record
+
+    def leaderboard(self, **options: Any) -> "pandas.DataFrame":  # noqa: F821
+        """Elo (K=4, start 1000) and Bradley-Terry strengths with bootstrap 95% intervals, from the votes.
+
+        Options go to `chatzoo_widget.compare.leaderboard` (k, start, rounds, seed, sort_by...).
+        """
+        return compare.leaderboard(self._book.votes, **{"seed": self._seed, **options})
+
+    def run_batch(self, prompts: Iterable[str | Iterable[str]], *, wait: bool = True, fresh_history: bool = True,
+                  timeout: float | None = None) -> "pandas.DataFrame | compare.BatchRun":  # noqa: F821
+        """Send each prompt (or each multi-turn script, a list of prompts) to every column with a fresh history.
+
+        The widget shows a progress bar with a Stop button. With `wait=True` (default) this returns a DataFrame
+        (prompt, column, model, settings, reply, tokens, time to first token, tokens per second, finish reason);
+        interrupting the kernel stops the run and returns the rows so far. With `wait=False` it returns a
+        `BatchRun` at once (`.wait()` gives the DataFrame) and the widget's Stop button works meanwhile.
+        Your conversations are put back when the run ends.
+        """
+        if self._batch is not None and self._batch.running:
+            raise BusyError("a batch run is already going: stop it first")
+        run = compare.BatchRun(self.manager, [p if isinstance(p, str) else list(p) for p in prompts],
+                               votes=self._book, on_update=self._batch_changed, fresh_history=fresh_history,
+                               timeout=timeout)
+        self._batch = run
+        self._batch_changed()
+        if not wait:
+            return run
+        try:
+            while run.running:
+                run.thread.join(0.1)
+        except KeyboardInterrupt:
+            run.stop()
+            run.wait()
+        if run.error:
+            raise RuntimeError(f"batch run failed: {run.error}")
+        return run.result
+
+    def stop_batch(self) -> None:
+        """Stop the batch run in progress (the rows so far are kept)."""
+        if self._batch is not None:
+            self._batch.stop()
+
+    def to_dataframe(self) -> "pandas.DataFrame":  # noqa: F821
+        """One row per reply: prompt, column, model, settings, reply, statistics and votes."""
+        return compare.to_dataframe(self.manager, self._book, self._arena)
+
+    def export(self, path: str) -> pathlib.Path:
+        """Save the comparison as JSON Lines (.jsonl), JSON (.json, reloadable with `load`) or CSV (.csv)."""
+        return compare.export(path, self.manager, self._book, self._arena)
+
+    def preference_pairs(self) -> list[dict[str, Any]]:
+        """DPO rows {prompt, chosen, rejected} from the votes, in TRL's conversational preference format."""
+        return compare.preference_pairs(self._book)
+
+    @classmethod
+    def load(cls, path: str, models: Iterable[Any] | None = None, **kwargs: Any) -> "ChatZooWidget":
+        """Restore a comparison saved with `export(".../name.json")`: columns, histories, settings and votes.
+
+        `models` (as for the constructor) replaces the saved models; columns are matched by name and saved
+        columns with no match load their saved model.
+        """
+        document = compare.load(path)
+        if models is None:
+            models = [{"name": c["name"], "model": c["model"], "settings": c["settings"]}
+                      for c in document["columns"]]
+        kwargs.setdefault("system_prompt", document.get("system_prompt") or None)
+        kwargs.setdefault("arena", document.get("arena") is not None)
+        widget = cls(models, **kwargs)
+        compare.restore(document, widget.manager, widget._book)
+        widget._refresh_leaderboard()
+        widget._sync()
+        return widget
+
+    sweep = staticmethod(compare.sweep)
+
     def close(self) -> None:
+        self.stop_batch()
         self.manager.close()
         super().close()
 
     # ----- front end ----------------------------------------------------------------------------
     def _sync(self) -> None:
         with self._sync_lock:  # updates come from worker threads; keep them whole and in order
-            self.columns = self.manager.snapshot()
+            snapshot = self.manager.snapshot()
+            if not hasattr(self, "_book"):  # columns added while the widget is being built
+                return
+            self._book.observe(snapshot)
+            self.columns = self._arena.display(snapshot) if self._arena else snapshot
             self.busy = self.manager.busy
+            self.vote_state = self._book.state()
+
+    def _refresh_leaderboard(self) -> None:
+        self.leaderboard_table = compare.leaderboard_json(self._book.votes, seed=self._seed) if self._book.votes else {}
+
+    def _batch_changed(self) -> None:
+        if self._batch is not None:
+            self.batch_progress = dict(self._batch.progress)
 
     def _forward_event(self, msg: dict[str, Any]) -> None:
         self.send_message(msg)
@@ -163,6 +286,16 @@ class ChatZooWidget(anywidget.AnyWidget):
                 self.add_model(content.get("model", "").strip(), name=(content.get("name") or "").strip() or None)
             elif kind == "remove_model":
                 self.manager.remove(content["column"])
+            elif kind == "vote":
+                self.vote(content.get("choice", ""))
+            elif kind == "thumb":
+                self.thumb(content["column"], content.get("value"), content.get("turn"))
+            elif kind == "stop_batch":
+                self.stop_batch()
+            elif kind == "export":
+                # The download button: the browser saves the same JSON document as `export("x.json")`.
+                self.send_message({"kind": "export_data", "filename": "chatzoo-comparison.json",
+                                   "document": compare.comparison_document(self.manager, self._book, self._arena)})
             elif kind == "set_settings":
                 try:
                     self.manager.set_settings(content["column"], timeout=0, **content.get("settings", {}))
