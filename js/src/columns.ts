@@ -1,0 +1,218 @@
+// The row of model columns. Column elements are kept by id across `columns` updates, so scroll position,
+// an open settings panel and a focused control survive the frequent syncs from Python.
+import { h, setText, type Listen } from "./dom";
+import { renderMarkdown } from "./markdown";
+import { SettingsPanel } from "./settings";
+import type { StreamEntry, Streams } from "./stream";
+import type { ColumnState, HistoryEntry, OutMessage, ReplyStats } from "./types";
+
+export interface ColumnsContext {
+  listen: Listen;
+  signal: AbortSignal;
+  send(msg: OutMessage): void;
+  streams: Streams;
+}
+
+const fmt = (x: unknown, digits: number): string | null =>
+  typeof x === "number" && Number.isFinite(x) ? x.toFixed(digits) : null;
+
+/** "12 tokens · first token 0.08 s · 30.1 tok/s · 0.4 s · stop" (parts that are missing are left out). */
+export function formatStats(stats: ReplyStats): string {
+  const parts: string[] = [];
+  if (typeof stats.new_tokens === "number") parts.push(`${stats.new_tokens} token${stats.new_tokens === 1 ? "" : "s"}`);
+  const ttft = fmt(stats.time_to_first_token, 2);
+  if (ttft !== null) parts.push(`first token ${ttft} s`);
+  const tps = fmt(stats.tokens_per_second, 1);
+  if (tps !== null) parts.push(`${tps} tok/s`);
+  const total = fmt(stats.total_time, 2);
+  if (total !== null) parts.push(`${total} s`);
+  if (stats.finish_reason) parts.push(String(stats.finish_reason));
+  if (stats.dropped_turns) parts.push(`${stats.dropped_turns} old turn${stats.dropped_turns === 1 ? "" : "s"} dropped`);
+  return parts.join(" · ");
+}
+
+const errorBox = (text: string) => h("div", { class: "cz-error", testid: "column-error", role: "alert", text });
+
+/**
+ * A BOT reply: the `message` (or `reply-streaming`) element holds the reply text only, so its text is exactly
+ * what the model wrote; errors and the statistics line sit under it, in the same wrapper.
+ */
+function botReply(text: string, turn: number, opts: { stats?: ReplyStats | null; error?: string | null; streaming?: boolean }): HTMLElement {
+  const { stats, error, streaming = false } = opts;
+  const body = h("div", {
+    class: `cz-message cz-bot cz-markdown${streaming ? " cz-streaming" : ""}`,
+    testid: streaming ? "reply-streaming" : "message", "data-role": "BOT", "data-turn": turn,
+  });
+  renderMarkdown(body, text);
+  const failed = stats?.finish_reason === "error";
+  const message = error ?? (failed ? stats?.error || "generation failed" : null);
+  if (streaming && !message) {
+    // The cursor goes at the end of the last paragraph, not on a line of its own.
+    const last = body.lastElementChild;
+    (last && last.tagName === "P" ? last : body).append(h("span", { class: "cz-cursor", "aria-hidden": "true" }));
+  }
+  const wrap = h("div", { class: "cz-reply" }, body);
+  if (message) wrap.append(errorBox(message));
+  if (stats) wrap.append(h("div", { class: "cz-stats", testid: "stats", text: formatStats(stats) }));
+  return wrap;
+}
+
+function humanBubble(text: string, turn: number): HTMLElement {
+  return h("div", { class: "cz-message cz-human", testid: "message", "data-role": "HUMAN", "data-turn": turn, text });
+}
+
+function historyBubble(entry: HistoryEntry): HTMLElement {
+  return entry.role === "BOT"
+    ? botReply(entry.content ?? "", entry.turn, { stats: entry.stats })
+    : humanBubble(entry.content ?? "", entry.turn);
+}
+
+class ColumnView {
+  readonly el: HTMLElement;
+  private nameEl: HTMLElement;
+  private subtitleEl: HTMLElement;
+  private statusEl: HTMLElement;
+  private progressEl: HTMLElement;
+  private progressText: HTMLElement;
+  private errorEl: HTMLElement;
+  private repliesEl: HTMLElement;
+  private historyEl: HTMLElement;
+  private streamEl: HTMLElement;
+  private settings: SettingsPanel;
+  private settingsButton: HTMLButtonElement;
+  private historyKey = "";
+  state: ColumnState;
+
+  constructor(column: ColumnState, private ctx: ColumnsContext) {
+    this.state = column;
+    const { listen } = ctx;
+    this.nameEl = h("div", { class: "cz-column-name", testid: "column-name" });
+    this.subtitleEl = h("div", { class: "cz-column-model" });
+    this.statusEl = h("span", { class: "cz-badge", testid: "column-status" });
+    const stop = h("button", { type: "button", class: "cz-icon-button", testid: "column-stop", title: "Stop this reply", text: "■" });
+    this.settingsButton = h("button", {
+      type: "button", class: "cz-icon-button", testid: "settings-toggle", title: "Settings", "aria-expanded": "false", text: "⚙",
+    });
+    const remove = h("button", { type: "button", class: "cz-icon-button", testid: "column-remove", title: "Remove this column", text: "×" });
+    listen(stop, "click", () => ctx.send({ kind: "stop", column: this.state.id }));
+    listen(remove, "click", () => ctx.send({ kind: "remove_model", column: this.state.id }));
+    listen(this.settingsButton, "click", () => {
+      this.settings.toggle();
+      this.settingsButton.setAttribute("aria-expanded", String(this.settings.open));
+    });
+
+    this.settings = new SettingsPanel(column.id, {
+      listen, signal: ctx.signal,
+      send: (settings) => ctx.send({ kind: "set_settings", column: this.state.id, settings }),
+    });
+    this.progressText = h("span");
+    this.progressEl = h("div", { class: "cz-progress", testid: "column-progress" },
+      h("span", { class: "cz-spinner", "aria-hidden": "true" }), this.progressText);
+    this.errorEl = h("div", { class: "cz-column-errors" });
+    this.historyEl = h("div", { class: "cz-history" });
+    this.streamEl = h("div", { class: "cz-stream" });
+    this.repliesEl = h("div", { class: "cz-replies" }, this.historyEl, this.streamEl);
+
+    const header = h(
+      "div", { class: "cz-column-header" },
+      h("div", { class: "cz-column-title" }, this.nameEl, this.subtitleEl),
+      h("div", { class: "cz-column-actions" }, this.statusEl, stop, this.settingsButton, remove),
+    );
+    this.el = h("section", { class: "cz-column", testid: "column" },
+      header, this.settings.el, this.progressEl, this.errorEl, this.repliesEl);
+    this.update(column);
+  }
+
+  update(column: ColumnState): void {
+    this.state = column;
+    this.el.dataset.columnId = column.id;
+    this.el.dataset.status = column.status;
+    setText(this.nameEl, column.name ?? column.id);
+    setText(this.subtitleEl, [column.family, column.model].filter(Boolean).join(" · "));
+    this.nameEl.title = column.model ?? "";
+    setText(this.statusEl, column.status);
+    this.statusEl.className = `cz-badge cz-status-${column.status}`;
+    const loading = column.status === "loading";
+    this.progressEl.hidden = !loading;
+    setText(this.progressText, column.progress || "Loading…");
+    if ((this.errorEl.textContent || null) !== (column.error || null)) {
+      this.errorEl.replaceChildren(...(column.error ? [errorBox(column.error)] : []));
+    }
+    this.settings.update(column);
+
+    const history = Array.isArray(column.history) ? column.history : [];
+    const key = JSON.stringify(history);
+    if (key !== this.historyKey) {
+      this.historyKey = key;
+      this.keepScroll(() => this.historyEl.replaceChildren(...history.map(historyBubble)));
+    }
+    this.drawStream();
+  }
+
+  /** Repaint the reply in progress from the stream store (called per animation frame while streaming). */
+  drawStream(): void {
+    const entry: StreamEntry | undefined = this.ctx.streams.get(this.state.id);
+    this.keepScroll(() => {
+      if (!entry) {
+        this.streamEl.replaceChildren();
+        return;
+      }
+      const parts: HTMLElement[] = [];
+      const hasPrompt = this.state.history?.some((e) => e.role === "HUMAN" && e.turn === entry.turn);
+      if (entry.prompt && !hasPrompt) parts.push(humanBubble(entry.prompt, entry.turn)); // history not caught up yet
+      parts.push(entry.done
+        ? botReply(entry.text, entry.turn, { stats: entry.stats, error: entry.error })
+        : botReply(entry.text, entry.turn, { error: entry.error, streaming: true }));
+      this.streamEl.replaceChildren(...parts);
+    });
+  }
+
+  /** Follow the reply as it grows, unless the user scrolled up to read. */
+  private keepScroll(change: () => void): void {
+    const el = this.repliesEl;
+    const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+    change();
+    if (atBottom) el.scrollTop = el.scrollHeight;
+  }
+}
+
+export class ColumnsView {
+  readonly el: HTMLElement;
+  private views = new Map<string, ColumnView>();
+  private empty: HTMLElement;
+
+  constructor(private ctx: ColumnsContext) {
+    this.empty = h("div", { class: "cz-empty", text: "No models yet: press + to add one." });
+    this.el = h("div", { class: "cz-columns" }, this.empty);
+  }
+
+  update(columns: ColumnState[]): void {
+    const list = Array.isArray(columns) ? columns.filter((c) => c && typeof c.id === "string") : [];
+    const seen = new Set<string>();
+    for (const column of list) {
+      seen.add(column.id);
+      const view = this.views.get(column.id);
+      if (view) view.update(column);
+      else this.views.set(column.id, new ColumnView(column, this.ctx));
+    }
+    for (const [id, view] of Array.from(this.views)) {
+      if (!seen.has(id)) {
+        view.el.remove();
+        this.views.delete(id);
+      }
+    }
+    // Re-append in trait order (moving existing nodes keeps their state).
+    // Place each column in trait order, moving only nodes out of place (moving a node drops its focus).
+    const wanted = list.map((c) => this.views.get(c.id)!.el);
+    if (wanted.length) this.empty.remove();
+    else if (this.empty.parentNode !== this.el) this.el.append(this.empty);
+    wanted.forEach((el, i) => {
+      if (this.el.children[i] !== el) this.el.insertBefore(el, this.el.children[i] ?? null);
+    });
+    this.el.dataset.count = String(wanted.length);
+  }
+
+  drawStream(columnId: string): void {
+    this.views.get(columnId)?.drawStream();
+  }
+}

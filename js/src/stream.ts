@@ -1,0 +1,143 @@
+// Replies in progress, kept apart from the synced `columns` trait: Python streams them as custom messages and
+// the finished reply lands in the column's history afterwards. This module decides when the streamed view
+// is superseded by that history entry, so a reply is never shown twice.
+import type { ColumnState, HistoryEntry, InMessage, ReplyStats } from "./types";
+
+export interface StreamEntry {
+  column: string;
+  turn: number;
+  /** The prompt from turn_start, shown if the history has not caught up with the HUMAN entry yet. */
+  prompt: string | null;
+  text: string;
+  done: boolean;
+  stats: ReplyStats | null;
+  error: string | null;
+  /** A BOT entry for this turn that was already in the history at turn_start (Regenerate is replacing it). */
+  staleBot: string | null;
+}
+
+type Redraw = (columnId: string) => void;
+
+const botFor = (column: ColumnState | undefined, turn: number): HistoryEntry | undefined =>
+  column?.history?.find((e) => e.role === "BOT" && e.turn === turn);
+
+const key = (entry: HistoryEntry | undefined): string | null => (entry ? JSON.stringify(entry) : null);
+
+// requestAnimationFrame is missing in some hosts (and paused in background tabs, which is fine: text piles up).
+const nextFrame = (cb: () => void): (() => void) => {
+  if (typeof requestAnimationFrame === "function") {
+    const id = requestAnimationFrame(cb);
+    return () => cancelAnimationFrame(id);
+  }
+  const id = setTimeout(cb, 16);
+  return () => clearTimeout(id);
+};
+
+export class Streams {
+  private entries = new Map<string, StreamEntry>();
+  private dirty = new Set<string>();
+  private cancelFrame: (() => void) | null = null;
+
+  /** `redraw(columnId)` repaints that column's streaming bubble from `get(columnId)`. */
+  constructor(private redraw: Redraw) {}
+
+  get(columnId: string): StreamEntry | undefined {
+    return this.entries.get(columnId);
+  }
+
+  /** Apply one Python -> JS message. Messages for columns not in `columns` are ignored. */
+  handle(msg: InMessage, columns: ColumnState[]): void {
+    if (!msg || typeof msg !== "object" || typeof msg.column !== "string") return;
+    const column = columns.find((c) => c.id === msg.column);
+    if (!column) return;
+    const turn = Number(msg.turn);
+    let entry = this.entries.get(column.id);
+
+    if (msg.kind === "turn_start") {
+      entry = this.fresh(column, turn, msg.prompt ?? null);
+      this.paint(column.id);
+      return;
+    }
+    if (!["delta", "turn_end", "turn_error"].includes(msg.kind)) return;
+    if (entry && entry.turn !== turn) entry = undefined;
+    if (!entry) {
+      // A view opened mid-reply (or a turn that is already in the history) gets no turn_start.
+      if (this.isSuperseded(column, turn, null)) return;
+      entry = this.fresh(column, turn, null);
+    }
+
+    if (msg.kind === "delta") {
+      if (entry.done) return;
+      entry.text += String(msg.text ?? "");
+      this.schedule(column.id); // markdown is re-rendered once per frame, not once per delta
+    } else if (msg.kind === "turn_error") {
+      entry.error = String(msg.message ?? "generation failed");
+      this.paint(column.id);
+    } else {
+      if (this.isSuperseded(column, turn, entry.staleBot)) {
+        // The history update overtook turn_end: the reply is already on screen as a message.
+        this.entries.delete(column.id);
+      } else {
+        entry.text = String(msg.text ?? entry.text);
+        entry.stats = msg.stats ?? null;
+        entry.done = true;
+      }
+      this.paint(column.id);
+    }
+  }
+
+  /** After a `columns` update: drop bubbles whose reply is now in the history, or whose column is gone. */
+  reconcile(columns: ColumnState[]): void {
+    for (const [id, entry] of Array.from(this.entries)) {
+      const column = columns.find((c) => c.id === id);
+      if (!column) {
+        this.entries.delete(id);
+        this.dirty.delete(id);
+        continue;
+      }
+      const bot = key(botFor(column, entry.turn));
+      if (bot === null) entry.staleBot = null; // the old reply is gone: the next one for this turn is ours
+      else if (bot !== entry.staleBot) {
+        this.entries.delete(id);
+        this.dirty.delete(id);
+      }
+    }
+  }
+
+  dispose(): void {
+    this.cancelFrame?.();
+    this.cancelFrame = null;
+    this.entries.clear();
+    this.dirty.clear();
+  }
+
+  private fresh(column: ColumnState, turn: number, prompt: string | null): StreamEntry {
+    const entry: StreamEntry = {
+      column: column.id, turn, prompt, text: "", done: false, stats: null, error: null,
+      staleBot: key(botFor(column, turn)),
+    };
+    this.entries.set(column.id, entry);
+    return entry;
+  }
+
+  private isSuperseded(column: ColumnState, turn: number, staleBot: string | null): boolean {
+    const bot = key(botFor(column, turn));
+    return bot !== null && bot !== staleBot;
+  }
+
+  private paint(columnId: string): void {
+    this.dirty.delete(columnId);
+    this.redraw(columnId);
+  }
+
+  private schedule(columnId: string): void {
+    this.dirty.add(columnId);
+    if (this.cancelFrame) return;
+    this.cancelFrame = nextFrame(() => {
+      this.cancelFrame = null;
+      const ids = Array.from(this.dirty);
+      this.dirty.clear();
+      for (const id of ids) this.redraw(id);
+    });
+  }
+}
