@@ -1,6 +1,7 @@
 // The row of model columns. Column elements are kept by id across `columns` updates, so scroll position,
 // an open settings panel and a focused control survive the frequent syncs from Python.
 import { h, setText, type Listen } from "./dom";
+import { applyThumbs, thumbButtons, thumbMessage } from "./judge";
 import { renderMarkdown } from "./markdown";
 import { SettingsPanel } from "./settings";
 import type { StreamEntry, Streams } from "./stream";
@@ -37,8 +38,11 @@ const errorBox = (text: string) => h("div", { class: "cz-error", testid: "column
  * A BOT reply: the `message` (or `reply-streaming`) element holds the reply text only, so its text is exactly
  * what the model wrote; errors and the statistics line sit under it, in the same wrapper.
  */
-function botReply(text: string, turn: number, opts: { stats?: ReplyStats | null; error?: string | null; streaming?: boolean }): HTMLElement {
-  const { stats, error, streaming = false } = opts;
+function botReply(
+  text: string, turn: number,
+  opts: { stats?: ReplyStats | null; error?: string | null; streaming?: boolean; thumbs?: boolean },
+): HTMLElement {
+  const { stats, error, streaming = false, thumbs = false } = opts;
   const body = h("div", {
     class: `cz-message cz-bot cz-markdown${streaming ? " cz-streaming" : ""}`,
     testid: streaming ? "reply-streaming" : "message", "data-role": "BOT", "data-turn": turn,
@@ -53,7 +57,10 @@ function botReply(text: string, turn: number, opts: { stats?: ReplyStats | null;
   }
   const wrap = h("div", { class: "cz-reply" }, body);
   if (message) wrap.append(errorBox(message));
-  if (stats) wrap.append(h("div", { class: "cz-stats", testid: "stats", text: formatStats(stats) }));
+  const statsEl = stats ? h("div", { class: "cz-stats", testid: "stats", text: formatStats(stats) }) : null;
+  // Thumbs go with finished replies from the history (Python rates those), beside the statistics line.
+  if (thumbs && !message) wrap.append(h("div", { class: "cz-reply-foot" }, statsEl ?? h("span"), thumbButtons(turn)));
+  else if (statsEl) wrap.append(statsEl);
   return wrap;
 }
 
@@ -63,7 +70,7 @@ function humanBubble(text: string, turn: number): HTMLElement {
 
 function historyBubble(entry: HistoryEntry): HTMLElement {
   return entry.role === "BOT"
-    ? botReply(entry.content ?? "", entry.turn, { stats: entry.stats })
+    ? botReply(entry.content ?? "", entry.turn, { stats: entry.stats, thumbs: true })
     : humanBubble(entry.content ?? "", entry.turn);
 }
 
@@ -80,7 +87,9 @@ class ColumnView {
   private streamEl: HTMLElement;
   private settings: SettingsPanel;
   private settingsButton: HTMLButtonElement;
+  private revealedEl: HTMLElement;
   private historyKey = "";
+  private thumbs: Record<string, number> | undefined;
   state: ColumnState;
 
   constructor(column: ColumnState, private ctx: ColumnsContext) {
@@ -89,6 +98,7 @@ class ColumnView {
     this.nameEl = h("div", { class: "cz-column-name", testid: "column-name" });
     this.subtitleEl = h("div", { class: "cz-column-model" });
     this.statusEl = h("span", { class: "cz-badge", testid: "column-status" });
+    this.revealedEl = h("span", { class: "cz-badge cz-revealed", testid: "column-revealed", text: "revealed", hidden: true });
     const stop = h("button", { type: "button", class: "cz-icon-button", testid: "column-stop", title: "Stop this reply", text: "■" });
     this.settingsButton = h("button", {
       type: "button", class: "cz-icon-button", testid: "settings-toggle", title: "Settings", "aria-expanded": "false", text: "⚙",
@@ -112,10 +122,16 @@ class ColumnView {
     this.historyEl = h("div", { class: "cz-history" });
     this.streamEl = h("div", { class: "cz-stream" });
     this.repliesEl = h("div", { class: "cz-replies" }, this.historyEl, this.streamEl);
+    listen(this.historyEl, "click", (event) => {
+      const button = (event.target as Element | null)?.closest?.(".cz-thumb");
+      if (!button || !this.historyEl.contains(button)) return;
+      const msg = thumbMessage(this.state.id, button as HTMLElement);
+      if (msg) ctx.send(msg);
+    });
 
     const header = h(
       "div", { class: "cz-column-header" },
-      h("div", { class: "cz-column-title" }, this.nameEl, this.subtitleEl),
+      h("div", { class: "cz-column-title" }, h("div", { class: "cz-column-name-row" }, this.nameEl, this.revealedEl), this.subtitleEl),
       h("div", { class: "cz-column-actions" }, this.statusEl, stop, this.settingsButton, remove),
     );
     this.el = h("section", { class: "cz-column", testid: "column" },
@@ -128,8 +144,23 @@ class ColumnView {
     this.el.dataset.columnId = column.id;
     this.el.dataset.status = column.status;
     setText(this.nameEl, column.name ?? column.id);
-    setText(this.subtitleEl, [column.family, column.model].filter(Boolean).join(" · "));
-    this.nameEl.title = column.model ?? "";
+    // Arena mode: while blind, no settings and no model line (Python sends them empty too); once revealed, the
+    // real name with its arena label in the model line and a "revealed" badge.
+    const arena = typeof column.blind === "boolean";
+    const blind = column.blind === true;
+    if (arena) this.el.dataset.blind = String(blind);
+    else delete this.el.dataset.blind;
+    const revealed = arena && !blind;
+    this.revealedEl.hidden = !revealed;
+    this.revealedEl.title = revealed && column.label ? `Shown as ${column.label} before the vote` : "";
+    setText(this.subtitleEl, blind ? "" : [revealed ? column.label : null, column.family, column.model].filter(Boolean).join(" · "));
+    this.subtitleEl.hidden = blind;
+    this.nameEl.title = blind ? "" : column.model ?? "";
+    this.settingsButton.hidden = blind;
+    if (blind && this.settings.open) {
+      this.settings.toggle(false);
+      this.settingsButton.setAttribute("aria-expanded", "false");
+    }
     setText(this.statusEl, column.status);
     this.statusEl.className = `cz-badge cz-status-${column.status}`;
     const loading = column.status === "loading";
@@ -145,8 +176,15 @@ class ColumnView {
     if (key !== this.historyKey) {
       this.historyKey = key;
       this.keepScroll(() => this.historyEl.replaceChildren(...history.map(historyBubble)));
+      applyThumbs(this.historyEl, this.thumbs);
     }
     this.drawStream();
+  }
+
+  /** Thumbs of this column's replies from `vote_state.thumbs[column id]` ({turn: ±1}). */
+  setThumbs(thumbs: Record<string, number> | undefined): void {
+    this.thumbs = thumbs;
+    applyThumbs(this.historyEl, thumbs);
   }
 
   /** Repaint the reply in progress from the stream store (called per animation frame while streaming). */
@@ -180,6 +218,7 @@ export class ColumnsView {
   readonly el: HTMLElement;
   private views = new Map<string, ColumnView>();
   private empty: HTMLElement;
+  private thumbs: Record<string, Record<string, number>> = {};
 
   constructor(private ctx: ColumnsContext) {
     this.empty = h("div", { class: "cz-empty", text: "No models yet: press + to add one." });
@@ -193,7 +232,11 @@ export class ColumnsView {
       seen.add(column.id);
       const view = this.views.get(column.id);
       if (view) view.update(column);
-      else this.views.set(column.id, new ColumnView(column, this.ctx));
+      else {
+        const created = new ColumnView(column, this.ctx);
+        created.setThumbs(this.thumbs[column.id]);
+        this.views.set(column.id, created);
+      }
     }
     for (const [id, view] of Array.from(this.views)) {
       if (!seen.has(id)) {
@@ -214,5 +257,11 @@ export class ColumnsView {
 
   drawStream(columnId: string): void {
     this.views.get(columnId)?.drawStream();
+  }
+
+  /** `vote_state.thumbs`: {column id: {turn: ±1}}. */
+  setThumbs(thumbs: Record<string, Record<string, number>> | undefined): void {
+    this.thumbs = thumbs && typeof thumbs === "object" ? thumbs : {};
+    for (const [id, view] of this.views) view.setThumbs(this.thumbs[id]);
   }
 }

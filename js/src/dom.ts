@@ -71,3 +71,24 @@ export function debounce<A extends unknown[]>(fn: (...args: A) => void, ms: numb
 export function appendAll(parent: Element, ...children: Child[]): void {
   for (const child of children) if (child !== null && child !== undefined && child !== false) parent.append(child);
 }
+
+/**
+ * Insert a line break at the caret of a textarea, as typing Enter would. JupyterLab 4 cancels the native
+ * `insertLineBreak` input of any element inside a notebook cell (output widgets included), so the widget's
+ * text boxes add the line themselves. `execCommand` keeps the browser's undo history; where it is missing
+ * (jsdom, some hosts) `setRangeText` does it. Fires `input` like typing does.
+ */
+export function insertLineBreak(area: HTMLTextAreaElement): void {
+  let done = false;
+  try {
+    done = typeof document.execCommand === "function" && document.activeElement === area &&
+      document.execCommand("insertText", false, "\n");
+  } catch {
+    done = false;
+  }
+  if (done) return;
+  const start = area.selectionStart ?? area.value.length;
+  const end = area.selectionEnd ?? start;
+  area.setRangeText("\n", start, end, "end");
+  area.dispatchEvent(new Event("input", { bubbles: true }));
+}

@@ -1,13 +1,18 @@
 // ChatZoo Widget front end (anywidget module): render({ model, el }) draws the widget and returns its cleanup.
 // The contract with Python (traits, messages, data-testid) is js/README.md.
 import "./widget.css";
+import { BatchPanel } from "./batch";
 import { ColumnsView } from "./columns";
-import { h, listener } from "./dom";
+import { DiffView } from "./diff";
+import { h, insertLineBreak, listener } from "./dom";
+import { isExportData, saveJson } from "./download";
+import { ArenaBadge, VoteBar } from "./judge";
+import { LeaderboardPanel } from "./leaderboard";
 import { copyCode } from "./markdown";
 import { PromptBox } from "./prompt";
 import { Streams } from "./stream";
 import { Toolbar } from "./toolbar";
-import type { ColumnState, InMessage, OutMessage, RenderProps, WidgetModel } from "./types";
+import type { ColumnState, InMessage, OutMessage, RenderProps, StreamMessage, WidgetModel } from "./types";
 
 const columnsOf = (model: WidgetModel): ColumnState[] => {
   const value = model.get("columns");
@@ -47,10 +52,33 @@ function render({ model, el }: RenderProps): () => void {
   });
   const prompt = new PromptBox({ listen, send, notify, isBusy: () => Boolean(model.get("busy")) });
 
+  // Judging (issue #5): arena badge, diff, download in a row under the toolbar; batch progress above the
+  // columns; the vote bar and the diff under them; the leaderboard at the bottom.
+  const arenaBadge = new ArenaBadge();
+  const diff = new DiffView({ listen });
+  const download = h("button", {
+    type: "button", class: "cz-button", testid: "download", text: "Download JSON",
+    title: "Download the comparison (columns, conversations, settings, votes) as JSON",
+  });
+  listen(download, "click", () => send({ kind: "export" }));
+  const compareRow = h("div", { class: "cz-compare-row" }, arenaBadge.el, diff.controls, h("span", { class: "cz-spacer" }), download);
+  const batch = new BatchPanel({ listen, send });
+  const voteBar = new VoteBar({ listen, send });
+  const leaderboard = new LeaderboardPanel();
+
   // data-lm-suppress-shortcuts: JupyterLab (Lumino) skips its keyboard shortcuts for keys typed in here, so
   // Shift+Enter in the prompt adds a line instead of running the cell, and "d d" in a box deletes no cell.
   const root = h("div", { class: "cz-root", testid: "chatzoo", "data-lm-suppress-shortcuts": "true" },
-    toolbar.el, notice, columns.el, prompt.el);
+    toolbar.el, compareRow, notice, batch.el, columns.el, voteBar.el, diff.el, prompt.el, leaderboard.el);
+  // Enter that reaches here in a text box (the prompt's own handler already took plain Enter) adds a line; see
+  // insertLineBreak for why the browser's own line break cannot be used inside JupyterLab.
+  listen(root, "keydown", (event: KeyboardEvent) => {
+    const target = event.target as Element | null;
+    if (event.defaultPrevented || event.key !== "Enter" || event.isComposing || event.keyCode === 229) return;
+    if (event.altKey || event.ctrlKey || event.metaKey || !(target instanceof HTMLTextAreaElement) || target.readOnly) return;
+    event.preventDefault();
+    insertLineBreak(target);
+  });
   // Copy buttons are re-created with every markdown render: one delegated listener serves them all.
   listen(root, "click", (event) => {
     const button = (event.target as Element | null)?.closest?.(".cz-copy");
@@ -59,11 +87,26 @@ function render({ model, el }: RenderProps): () => void {
   el.replaceChildren(root);
 
   // Python -> JS
+  const onVoteState = () => {
+    const list = columnsOf(model);
+    const state = model.get("vote_state");
+    columns.setThumbs(state?.thumbs);
+    voteBar.update(state, {
+      started: list.some((c) => Array.isArray(c.history) && c.history.length > 0),
+      blind: list.some((c) => c.blind === true),
+    });
+  };
+  const onArena = () => arenaBadge.update(Boolean(model.get("arena")), columnsOf(model));
   const onColumns = () => {
     const list = columnsOf(model);
     streams.reconcile(list); // first, so a reply now in the history is not drawn twice
     columns.update(list);
+    diff.update(list);
+    onArena();
+    onVoteState();
   };
+  const onLeaderboard = () => leaderboard.update(model.get("leaderboard_table"));
+  const onBatch = () => batch.update(model.get("batch_progress"));
   const onBusy = () => {
     const busy = Boolean(model.get("busy"));
     toolbar.setBusy(busy);
@@ -75,13 +118,20 @@ function render({ model, el }: RenderProps): () => void {
     drawNotice();
   };
   const onSystemPrompt = () => toolbar.setSystemPrompt(model.get("system_prompt") ?? "");
-  const onMessage = (msg: InMessage) => streams.handle(msg, columnsOf(model));
+  const onMessage = (msg: InMessage) => {
+    if (isExportData(msg)) saveJson(msg.filename, msg.document);
+    else streams.handle(msg as StreamMessage, columnsOf(model));
+  };
 
   const handlers: [string, (...args: any[]) => void][] = [
     ["change:columns", onColumns],
     ["change:busy", onBusy],
     ["change:notice", onNotice],
     ["change:system_prompt", onSystemPrompt],
+    ["change:arena", onArena],
+    ["change:vote_state", onVoteState],
+    ["change:leaderboard_table", onLeaderboard],
+    ["change:batch_progress", onBatch],
     ["msg:custom", onMessage],
   ];
   for (const [event, handler] of handlers) model.on(event, handler);
@@ -89,6 +139,8 @@ function render({ model, el }: RenderProps): () => void {
   onBusy();
   onNotice();
   onSystemPrompt();
+  onLeaderboard();
+  onBatch();
 
   return () => {
     for (const [event, handler] of handlers) model.off(event, handler);

@@ -1,7 +1,7 @@
 // Replies in progress, kept apart from the synced `columns` trait: Python streams them as custom messages and
 // the finished reply lands in the column's history afterwards. This module decides when the streamed view
 // is superseded by that history entry, so a reply is never shown twice.
-import type { ColumnState, HistoryEntry, InMessage, ReplyStats } from "./types";
+import type { ColumnState, HistoryEntry, ReplyStats, StreamMessage } from "./types";
 
 export interface StreamEntry {
   column: string;
@@ -46,7 +46,7 @@ export class Streams {
   }
 
   /** Apply one Python -> JS message. Messages for columns not in `columns` are ignored. */
-  handle(msg: InMessage, columns: ColumnState[]): void {
+  handle(msg: StreamMessage, columns: ColumnState[]): void {
     if (!msg || typeof msg !== "object" || typeof msg.column !== "string") return;
     const column = columns.find((c) => c.id === msg.column);
     if (!column) return;

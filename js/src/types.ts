@@ -43,14 +43,83 @@ export interface ColumnState {
   settings: Record<string, unknown>;
   spec: SettingSpec[];
   history: HistoryEntry[];
+  /** Arena mode only: "Model A"... (the blind name), whether names are hidden, and the real name once revealed. */
+  label?: string | null;
+  blind?: boolean | null;
+  real_name?: string | null;
 }
 
-/** Python -> JS custom messages. */
-export type InMessage =
+/** `vote_state`: the vote on the latest finished turn, and the thumbs of the current conversation. */
+export interface VoteState {
+  conversation?: string;
+  can_vote?: boolean;
+  /** Why voting is not possible now (null when it is). */
+  reason?: string | null;
+  turn?: number | null;
+  /** Column names (arena labels while blind), then "tie" and "bad". */
+  choices?: string[];
+  /** The vote on the latest turn: a column name, "tie" or "bad" (null: none yet). */
+  current?: string | null;
+  /** {column id: {turn (as a string): 1 | -1}} */
+  thumbs?: Record<string, Record<string, number>>;
+  votes?: { conversation: string; turn: number; choice: string; timestamp?: string }[];
+}
+
+export interface LeaderboardRow {
+  contestant: string;
+  model?: string | null;
+  elo?: number | null;
+  elo_lo?: number | null;
+  elo_hi?: number | null;
+  bt?: number | null;
+  bt_lo?: number | null;
+  bt_hi?: number | null;
+  wins?: number;
+  losses?: number;
+  ties?: number;
+  battles?: number;
+}
+
+export interface ChartBar {
+  label: string;
+  value: number | null;
+  lo: number | null;
+  hi: number | null;
+}
+
+/** `leaderboard_table` ({} until the first vote). */
+export interface LeaderboardTable {
+  rows?: LeaderboardRow[];
+  columns?: string[];
+  method?: Record<string, any>;
+  chart?: { metric?: string; bars?: ChartBar[]; min?: number | null; max?: number | null };
+}
+
+/** `batch_progress` ({} until the first batch run). */
+export interface BatchProgress {
+  running?: boolean;
+  done?: number;
+  total?: number;
+  stopped?: boolean;
+  error?: string | null;
+}
+
+/** Python -> JS custom messages about replies (see stream.ts). */
+export type StreamMessage =
   | { kind: "turn_start"; column: string; turn: number; prompt?: string }
   | { kind: "delta"; column: string; turn: number; text: string }
   | { kind: "turn_end"; column: string; turn: number; text: string; stats?: ReplyStats | null }
   | { kind: "turn_error"; column: string; turn: number; message: string };
+
+/** The answer to `export` (the download button): save `document` as JSON under `filename`. */
+export interface ExportData {
+  kind: "export_data";
+  filename?: string;
+  document: unknown;
+}
+
+/** Python -> JS custom messages. */
+export type InMessage = StreamMessage | ExportData;
 
 /** JS -> Python custom messages. */
 export type OutMessage =
@@ -60,13 +129,21 @@ export type OutMessage =
   | { kind: "regenerate" }
   | { kind: "add_model"; name: string; model: string }
   | { kind: "remove_model"; column: string }
-  | { kind: "set_settings"; column: string; settings: Record<string, unknown> };
+  | { kind: "set_settings"; column: string; settings: Record<string, unknown> }
+  | { kind: "vote"; choice: string }
+  | { kind: "thumb"; column: string; value: 1 | -1 | 0; turn: number }
+  | { kind: "stop_batch" }
+  | { kind: "export" };
 
 export interface Traits {
   columns: ColumnState[];
   system_prompt: string;
   busy: boolean;
   notice: string;
+  arena: boolean;
+  vote_state: VoteState;
+  leaderboard_table: LeaderboardTable;
+  batch_progress: BatchProgress;
 }
 
 type Callback = (...args: any[]) => void;

@@ -21,7 +21,10 @@ export function fakeModel(initial: Partial<Traits> = {}): FakeModel {
     for (const cb of Array.from(listeners.get(event) ?? [])) cb(...args);
   };
   const model: FakeModel = {
-    state: { columns: [], system_prompt: "", busy: false, notice: "", ...initial },
+    state: {
+      columns: [], system_prompt: "", busy: false, notice: "", arena: false, vote_state: {}, leaderboard_table: {},
+      batch_progress: {}, ...initial,
+    },
     sent: [],
     saved: 0,
     get: (name) => model.state[name],

@@ -181,3 +181,35 @@ describe("cleanup", () => {
     expect(el.childElementCount).toBe(0);
   });
 });
+
+describe("new lines in text boxes", () => {
+  // JupyterLab cancels the browser's own line break inside notebook cells: the widget inserts it itself.
+  it("Enter in the system prompt and Shift+Enter in the prompt add a line at the caret", () => {
+    const { model, q } = mount({ columns: [column("c1")] });
+    const system = q("system-prompt") as HTMLTextAreaElement;
+    system.value = "be briefbe kind";
+    system.setSelectionRange(8, 8);
+    const inputs: string[] = [];
+    system.addEventListener("input", () => inputs.push(system.value));
+    expect(key(system, "Enter")).toBe(false); // default prevented: the widget added the line
+    expect(system.value).toBe("be brief\nbe kind");
+    expect(inputs).toEqual(["be brief\nbe kind"]); // like typing: the debounced push follows
+    const prompt = q("prompt") as HTMLTextAreaElement;
+    prompt.value = "first";
+    prompt.setSelectionRange(5, 5);
+    key(prompt, "Enter", { shiftKey: true });
+    expect(prompt.value).toBe("first\n");
+    expect(model.sent).toEqual([]);
+    key(prompt, "Enter"); // plain Enter still sends
+    expect(model.sent).toEqual([{ kind: "send", prompt: "first\n" }]);
+  });
+
+  it("leaves IME composition and modified Enter alone", () => {
+    const { q } = mount();
+    const system = q("system-prompt") as HTMLTextAreaElement;
+    system.value = "x";
+    expect(key(system, "Enter", { isComposing: true })).toBe(true);
+    expect(key(system, "Enter", { ctrlKey: true })).toBe(true);
+    expect(system.value).toBe("x");
+  });
+});
