@@ -139,3 +139,27 @@ def test_sweep_makes_columns_of_one_checkpoint():
     assert [c["name"] for c in w.columns] == ["smol temperature=0.2", "smol temperature=0.7", "smol temperature=1.2"]
     assert [c["settings"]["temperature"] for c in w.columns] == [0.2, 0.7, 1.2]
     assert len({id(c.bot) for c in w.manager.columns.values()}) == 1
+
+
+def test_arena_messages_never_name_the_models(sent):
+    w = ChatZooWidget([ScriptedBOT("alpha", reply="x " * 30, delay=0.02), ScriptedBOT("beta")], arena=True, seed=2)
+    w.send("q")
+    front_end(w, kind="vote", choice="Model A")
+    assert "still answering" in w.notice
+    assert "alpha" not in w.notice and "beta" not in w.notice
+    assert "alpha" not in (w.vote_state["reason"] or "")
+    front_end(w, kind="thumb", column="gamma", value=1)
+    assert "Model A" in w.notice and "alpha" not in w.notice
+    w.stop()
+    w.wait(5)
+
+
+def test_no_thumbs_during_a_batch_run(sent):
+    w = ChatZooWidget([ScriptedBOT("slow", reply="w " * 20, delay=0.02)])
+    run = w.run_batch(["p1", "p2", "p3"], wait=False)
+    assert wait_until(lambda: w.batch_progress.get("done", 0) >= 1)
+    with pytest.raises(ValueError, match="during a batch run"):
+        w.thumb("slow", 1)
+    w.stop_batch()
+    run.wait(10)
+    assert w.votes == [] and w._book.thumbs == []

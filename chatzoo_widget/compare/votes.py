@@ -133,7 +133,7 @@ class VoteBook:
             answered = [c for c in snapshot if c["history"]]
             if not answered:
                 raise ValueError("nothing to vote on yet: send a prompt and wait for every reply")
-            waiting = [c["name"] for c in snapshot
+            waiting = [self._shown_name(c) for c in snapshot
                        if c["status"] == "generating" or (c["history"] and c["history"][-1]["role"] != "BOT")]
             if waiting or self.manager.busy:
                 names = ", ".join(waiting) or "some columns"
@@ -171,6 +171,13 @@ class VoteBook:
         has = any(s.get("name") == "system_prompt" for s in col.get("spec") or [])
         return self.manager.system_prompt if has else ""
 
+    def _blind(self) -> bool:
+        return self.arena is not None and self.arena.blind(self.conversation_id)
+
+    def _shown_name(self, col: Mapping[str, Any]) -> str:
+        """The name the user sees: the arena label while blind (messages must not give the models away)."""
+        return (self._label(col["id"]) or col["name"]) if self._blind() else col["name"]
+
     def _label(self, column_id: str) -> str | None:
         if self.arena is None:
             return None
@@ -183,7 +190,7 @@ class VoteBook:
         """The valid choices for the latest turn: the column names (labels while blind), "tie" and "bad"."""
         if columns is None:
             columns = self.latest_turn()["columns"]
-        blind = self.arena is not None and self.arena.blind(self.conversation_id)
+        blind = self._blind()
         return [(c["label"] if blind and c["label"] else c["name"]) for c in columns] + [TIE, BAD]
 
     # ----- voting -------------------------------------------------------------------------------
@@ -199,7 +206,7 @@ class VoteBook:
             winner = self._resolve(choice, columns)
             if winner is None:
                 raise ValueError(f"unknown choice {choice!r}: choose one of {', '.join(map(repr, self.choices(columns)))}")
-            blind = self.arena is not None and self.arena.blind(self.conversation_id)
+            blind = self._blind()
             outcome = winner if winner in (TIE, BAD) else "best"
             record = {
                 "conversation": turn["conversation"],
@@ -260,19 +267,22 @@ class VoteBook:
         if value not in (1, -1, 0, None) or isinstance(value, bool):
             raise ValueError(f"a thumb is +1 (up), -1 (down) or 0 (none), got {value!r}")
         with self._lock:
+            if self._suspended:
+                raise ValueError("cannot rate replies during a batch run: wait for it to finish or stop it")
             snapshot = self.manager.snapshot()
             self.observe(snapshot)
             col = self._find_column(column, snapshot)
             replies = [e for e in col["history"] if e["role"] == "BOT"]
             if turn is None:
                 if not replies:
-                    raise ValueError(f"{col['name']} has no finished reply to rate yet")
+                    raise ValueError(f"{self._shown_name(col)} has no finished reply to rate yet")
                 entry = replies[-1]
             else:
                 entry = next((e for e in replies if e["turn"] == turn), None)
                 if entry is None:
                     done = [e["turn"] for e in replies]
-                    raise ValueError(f"{col['name']} has no finished reply for turn {turn}; finished turns: {done}")
+                    raise ValueError(f"{self._shown_name(col)} has no finished reply for turn {turn}; "
+                                     f"finished turns: {done}")
             history = col["history"][: col["history"].index(entry) + 1]
             key = (self.conversation_id, entry["turn"], col["name"])
             self.thumbs = [t for t in self.thumbs if (t["conversation"], t["turn"], t["column"]) != key]
@@ -302,7 +312,7 @@ class VoteBook:
             for c in snapshot:
                 if c["id"] == cid:
                     return c
-        names = ", ".join(c["name"] for c in snapshot) or "none"
+        names = ", ".join(self._shown_name(c) for c in snapshot) or "none"
         raise KeyError(f"no column named {key!r}; columns: {names}")
 
     # ----- state for the front end --------------------------------------------------------------
@@ -319,6 +329,8 @@ class VoteBook:
             if turn is not None:
                 current = next((v["choice"] for v in self.votes if v["conversation"] == turn["conversation"]
                                 and v["turn"] == turn["turn"]), None)
+                if current and self._blind():  # shown as the choices are: by label
+                    current = next((c["label"] for c in turn["columns"] if c["name"] == current), current)
             ids = {c["name"]: c["id"] for c in self.manager.snapshot()}
             thumbs: dict[str, dict[str, int]] = {}
             for t in self.thumbs:
