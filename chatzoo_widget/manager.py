@@ -71,6 +71,24 @@ def model_query(history: list[dict[str, Any]]) -> list[dict[str, str]]:
     return query
 
 
+def load_quietly(loader: Callable[..., ChatBOT], model: str, **options: Any) -> ChatBOT:
+    """Run a model load with progress bars off.
+
+    Loads run in worker threads, and whatever a thread displays lands in the cell that happens to be running
+    (or the widget's own cell), so transformers' and the hub's progress bars are silenced; the column shows
+    the loading state instead.
+    """
+    try:
+        from huggingface_hub.utils import disable_progress_bars
+        from transformers.utils import logging as hf_logging
+
+        disable_progress_bars()
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover - both come with transformers
+        pass
+    return loader(model, **options)
+
+
 def format_error(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, (ValueError, RuntimeError, OSError)) and str(exc) else f"{type(exc).__name__}: {exc}"
 
@@ -168,7 +186,7 @@ class ChatManager:
         with self._lock:
             fut = self._bots.get(key)
             if fut is None or (fut.done() and fut.exception()):  # retry a failed load
-                fut = self._load_pool.submit(loader, model, **load_options)
+                fut = self._load_pool.submit(load_quietly, loader, model, **load_options)
                 self._bots[key] = fut
         return fut
 
