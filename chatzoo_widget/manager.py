@@ -12,6 +12,7 @@ import itertools
 import os
 import threading
 import time
+import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -20,6 +21,12 @@ from .bots.base import ChatBOT, ReplyStats
 
 ModelSpec = "str | ChatBOT | Mapping[str, Any]"
 FLUSH_INTERVAL = 1 / 30  # seconds between delta messages of one column: at most ~30 messages a second
+
+
+# Load key -> bot future, shared by every column of every widget in the kernel: columns of one checkpoint (and
+# load options) share one copy of the weights, which is freed once no column holds it.
+_SHARED_BOTS: "weakref.WeakValueDictionary[Any, Future]" = weakref.WeakValueDictionary()
+_SHARED_LOCK = threading.Lock()
 
 
 class BusyError(RuntimeError):
@@ -111,7 +118,6 @@ class ChatManager:
         self.system_prompt = ""
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
-        self._bots: dict[Any, Future] = {}  # load key -> bot future: columns of one checkpoint share its weights
         self._load_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="chatzoo-load")
         self._flusher: threading.Thread | None = None
 
@@ -178,16 +184,16 @@ class ChatManager:
             fut.set_result(model)
             return fut
         if self._loader is not None:
-            loader, key = self._loader, (model, tuple(sorted(load_options.items())))
+            loader, key = self._loader, (id(self._loader), model, tuple(sorted(load_options.items())))
         else:
             from . import registry  # lazy: imports transformers only when a model is loaded
 
             loader, key = registry.load_bot, registry.bot_key(model, **load_options)
-        with self._lock:
-            fut = self._bots.get(key)
+        with _SHARED_LOCK:
+            fut = _SHARED_BOTS.get(key)
             if fut is None or (fut.done() and fut.exception()):  # retry a failed load
                 fut = self._load_pool.submit(load_quietly, loader, model, **load_options)
-                self._bots[key] = fut
+                _SHARED_BOTS[key] = fut
         return fut
 
     def _loaded(self, column: Column) -> None:

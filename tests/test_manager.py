@@ -270,3 +270,25 @@ def test_bad_model_specs_are_refused_clearly(rec):
         m.add("  ")
     with pytest.raises(RuntimeError, match="add a model first"):
         m.send("hello")
+
+
+def test_widgets_in_one_kernel_share_a_checkpoint_until_no_column_holds_it(rec):
+    calls = []
+
+    def loader(name, **options):
+        calls.append(name)
+        return ScriptedBOT(name)
+
+    m1, m2 = ChatManager(on_event=rec, loader=loader), ChatManager(on_event=rec, loader=loader)
+    a, b = m1.add("same"), m2.add("same")
+    assert wait_until(lambda: a.status == b.status == "ready")
+    assert calls == ["same"] and a.bot is b.bot
+    m1.remove(a.id)
+    m2.remove(b.id)
+    del a, b
+    import gc
+
+    gc.collect()
+    c = m1.add("same")
+    assert wait_until(lambda: c.status == "ready")
+    assert calls == ["same", "same"], "the weights were freed once no column held them, then loaded again"
