@@ -28,6 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from common import in_worker  # noqa: E402  (benchmarks/common.py)
 
 N_ENDPOINTS = 8
 TTFT = 0.5
@@ -187,30 +188,13 @@ def load_in_process(model: str):
         return ChatTemplateBOT(model, dtype="float32")
 
 
-def in_thread(fn):
-    out: dict = {}
-
-    def run():
-        try:
-            out["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001
-            out["error"] = exc
-
-    t = threading.Thread(target=run)
-    t.start()
-    t.join()
-    if "error" in out:
-        raise out["error"]
-    return out["value"]
-
-
 def bench_server_overhead(repeats: int) -> dict:
     from chatzoo_widget.bots.remote import RemoteChatBOT
 
     model, _, label = pick_model()
     query = [{"role": "HUMAN", "content": "Write a long story about a lighthouse keeper and a storm."}]
     settings = {"do_sample": False, "max_new_tokens": TOKENS}
-    bot = in_thread(lambda: load_in_process(model))  # all torch work in worker threads
+    bot = in_worker(lambda: load_in_process(model))  # all torch work in worker threads
 
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -260,10 +244,10 @@ def bench_server_overhead(repeats: int) -> dict:
             text = s.consume()
             return text, s.stats
 
-        in_thread(local_run), remote_run()  # warm-up both
+        in_worker(local_run), remote_run()  # warm-up both
         local, far = [], []
         for _ in range(repeats):  # interleaved, so drift hits both alike
-            local.append(in_thread(local_run))
+            local.append(in_worker(local_run))
             far.append(remote_run())
         same_text = all(t == local[0][0] for t, _ in local + far)
         med = lambda xs: statistics.median(xs)  # noqa: E731

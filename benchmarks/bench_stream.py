@@ -14,32 +14,14 @@ import json
 import os
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import in_worker  # noqa: E402  (benchmarks/common.py)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 QUERY = [{"role": "HUMAN", "content": "Write a long story about a dragon who learns to paint."}]
-
-
-def in_worker(fn, *args, **kwargs):
-    """Run fn in a fresh thread and return its result (re-raising its error)."""
-    box = {}
-
-    def run():
-        try:
-            box["value"] = fn(*args, **kwargs)
-        except BaseException as exc:  # noqa: BLE001
-            box["error"] = exc
-
-    t = threading.Thread(target=run, name="bench-worker")
-    t.start()
-    t.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
 
 
 def main() -> int:

@@ -27,27 +27,10 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from chatzoo_widget.manager import ChatManager  # noqa: E402
+from common import in_worker  # noqa: E402  (benchmarks/common.py)
 
 PROMPT = [{"role": "HUMAN", "content": "Tell me a long story about a brave little cat who sails the sea."}]
 MODEL = "smollm2-135m"
-
-
-def in_worker(fn, *args, **kwargs):
-    """Run fn in a fresh thread and return its result (keeps torch off the main thread)."""
-    box: dict = {}
-
-    def run():
-        try:
-            box["value"] = fn(*args, **kwargs)
-        except BaseException as exc:  # pragma: no cover - reported below
-            box["error"] = exc
-
-    t = threading.Thread(target=run)
-    t.start()
-    t.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
 
 
 def load(name=MODEL):
@@ -133,7 +116,7 @@ def bench_messages() -> dict:
     from chatzoo_widget.testing import tiny_models
 
     folder = tempfile.mkdtemp(prefix="chatzoo-bench-")
-    path = tiny_models.build_tiny_model("chat", folder)
+    path = tiny_models.build_chat(folder)
     bot = in_worker(load_bot, path, type="chat")
     events: list = []
     lock = threading.Lock()

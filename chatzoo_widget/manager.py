@@ -33,7 +33,7 @@ class BusyError(RuntimeError):
     """A prompt was sent while columns are still answering the previous one."""
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: the manager keeps a set of active turns
 class Turn:
     """One column's reply in progress."""
 
@@ -120,6 +120,7 @@ class ChatManager:
         self._lock = threading.RLock()
         self._load_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="chatzoo-load")
         self._flusher: threading.Thread | None = None
+        self._active: set[Turn] = set()  # turns whose thread has not finished reporting yet
 
     # ----- columns ------------------------------------------------------------------------------
     def add(self, model: Any, name: str | None = None, settings: Mapping[str, Any] | None = None) -> Column:
@@ -302,6 +303,7 @@ class ChatManager:
     def _start(self, column: Column, index: int) -> None:
         turn = Turn(index=index)
         column.turn = turn
+        self._active.add(turn)
         if column.status == "ready":
             column.status = "generating"
         turn.thread = threading.Thread(target=self._run_turn, args=(column, turn), daemon=True,
@@ -355,6 +357,8 @@ class ChatManager:
             self.on_event({"kind": "turn_end", "column": column.id, "turn": turn.index, "text": turn.text,
                            "stats": stats.to_dict()})
             self.on_change()
+        with self._lock:
+            self._active.discard(turn)
         turn.done.set()
 
     # ----- batching deltas ----------------------------------------------------------------------
@@ -390,11 +394,11 @@ class ChatManager:
                 column.turn.stop_event.set()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait until no column is answering; returns False on timeout."""
+        """Wait until no column is answering and every finished reply has been reported; False on timeout."""
         end = None if timeout is None else time.monotonic() + timeout
         while True:
             with self._lock:
-                turns = [c.turn for c in self.columns.values() if c.turn is not None]
+                turns = list(self._active)
             if not turns:
                 return True
             left = None if end is None else end - time.monotonic()

@@ -230,34 +230,27 @@ def test_bad_initial_settings_show_in_the_column(rec):
 
 
 def test_system_prompt_reaches_bots_that_have_one(rec):
-    seen = []
-
-    class Recording(ScriptedBOT):
-        def get_prompt(self, query, system_prompt=""):
-            seen.append(system_prompt)
-            return super().get_prompt(query, system_prompt)
-
-    m, _ = make(rec, Recording("r"))
+    bot = ScriptedBOT("r")
+    m, _ = make(rec, bot)
     m.system_prompt = "Be brief."
     m.send("q")
     m.wait(5)
-    assert seen == ["Be brief."]
+    assert bot.system_prompts == ["Be brief."]
 
 
 def test_concurrent_local_columns_split_the_cores(rec, monkeypatch):
-    threads = {}
+    seen: dict[str, int] = {}
 
     class Counting(ScriptedBOT):
         def stream(self, query, stop_event=None, *, threads=None, **settings):
-            threads_seen[self.name] = threads
+            seen[self.name] = threads
             return super().stream(query, stop_event, threads=threads, **settings)
 
-    threads_seen = threads
     monkeypatch.setattr("os.cpu_count", lambda: 4)
     m, _ = make(rec, Counting("a", delay=0.01), Counting("b", delay=0.01))
     m.send("q")
     m.wait(5)
-    assert threads == {"a": 2, "b": 2}
+    assert seen == {"a": 2, "b": 2}
 
 
 def test_bad_model_specs_are_refused_clearly(rec):
@@ -280,12 +273,12 @@ def test_widgets_in_one_kernel_share_a_checkpoint_until_no_column_holds_it(rec):
         return ScriptedBOT(name)
 
     m1, m2 = ChatManager(on_event=rec, loader=loader), ChatManager(on_event=rec, loader=loader)
-    a, b = m1.add("same"), m2.add("same")
-    assert wait_until(lambda: a.status == b.status == "ready")
-    assert calls == ["same"] and a.bot is b.bot
-    m1.remove(a.id)
-    m2.remove(b.id)
-    del a, b
+    cols = [m1.add("same"), m2.add("same")]
+    assert wait_until(lambda: all(c.status == "ready" for c in cols))
+    assert calls == ["same"] and cols[0].bot is cols[1].bot
+    m1.remove(cols[0].id)
+    m2.remove(cols[1].id)
+    cols.clear()
     import gc
 
     gc.collect()

@@ -120,21 +120,15 @@ def _done(bot):
 
 
 def test_clear_regenerate_and_system_prompt(sent):
-    seen = []
-
-    class Recording(ScriptedBOT):
-        def get_prompt(self, query, system_prompt=""):
-            seen.append(system_prompt)
-            return super().get_prompt(query, system_prompt)
-
-    w = ChatZooWidget([Recording("a")], system_prompt="Be terse.")
+    bot = ScriptedBOT("a")
+    w = ChatZooWidget([bot], system_prompt="Be terse.")
     w.send("q", wait=True)
     front_end(w, kind="regenerate")
     w.wait(5)
-    assert len(w.history["a"]) == 2 and seen == ["Be terse.", "Be terse."]
+    assert len(w.history["a"]) == 2 and bot.system_prompts == ["Be terse.", "Be terse."]
     w.system_prompt = "Be verbose."  # the front end sets the synced trait
     w.send("q2", wait=True)
-    assert seen[-1] == "Be verbose."
+    assert bot.system_prompts[-1] == "Be verbose."
     front_end(w, kind="clear")
     assert wait_until(lambda: w.history["a"] == [])
 

@@ -43,13 +43,21 @@ class ScriptedBOT(ChatBOT):
         self.delay = delay
         self.first_delay = first_delay
         self.fail_after = fail_after
+        self.prompts: list[list[dict[str, str]]] = []  # every prompt built, for tests to inspect
         super().__init__(name)
 
     def settings_spec(self) -> SettingsSpec:
         return GENERATION_SETTINGS.with_settings(SYSTEM_PROMPT).with_defaults(max_new_tokens=64)
 
     def get_prompt(self, query: list[dict[str, str]], system_prompt: str = "") -> list[dict[str, str]]:
-        return ([{"role": "SYSTEM", "content": system_prompt}] if system_prompt else []) + query
+        prompt = ([{"role": "SYSTEM", "content": system_prompt}] if system_prompt else []) + query
+        self.prompts.append(prompt)
+        return prompt
+
+    @property
+    def system_prompts(self) -> list[str]:
+        """The system prompt of every prompt built so far ("" where there was none)."""
+        return [p[0]["content"] if p and p[0]["role"] == "SYSTEM" else "" for p in self.prompts]
 
     def words(self, query: list[dict[str, str]]) -> list[str]:
         text = self.reply(query) if callable(self.reply) else self.reply

@@ -159,8 +159,8 @@ def lab_server(tmp_path_factory):
 
 # ----- Browser ----------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="session")
-def browser(lab_server):
+@pytest.fixture(scope="module")  # not session: Playwright's sync API holds an event loop on the main thread,
+def browser(lab_server):           # which must be gone before tests that call asyncio.run() themselves
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

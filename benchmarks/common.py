@@ -1,0 +1,27 @@
+"""Helpers shared by the benchmarks."""
+
+from __future__ import annotations
+
+import threading
+
+
+def in_worker(fn, *args, **kwargs):
+    """Run fn in a fresh thread and return its result or raise its error.
+
+    Benchmarks keep torch off the main thread, as the widget does: once the main thread has run a torch op,
+    generation in other threads gets markedly slower.
+    """
+    box: dict = {}
+
+    def run():
+        try:
+            box["value"] = fn(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name="bench-worker")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
