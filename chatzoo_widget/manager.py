@@ -78,7 +78,7 @@ def model_query(history: list[dict[str, Any]]) -> list[dict[str, str]]:
     return query
 
 
-def load_quietly(loader: Callable[..., ChatBOT], model: str, **options: Any) -> ChatBOT:
+def load_quietly(loader: Callable[..., ChatBOT], name_or_path: str, /, **options: Any) -> ChatBOT:
     """Run a model load with progress bars off.
 
     Loads run in worker threads, and whatever a thread displays lands in the cell that happens to be running
@@ -93,7 +93,7 @@ def load_quietly(loader: Callable[..., ChatBOT], model: str, **options: Any) -> 
         hf_logging.disable_progress_bar()
     except ImportError:  # pragma: no cover - both come with transformers
         pass
-    return loader(model, **options)
+    return loader(name_or_path, **options)
 
 
 def format_error(exc: BaseException) -> str:
