@@ -163,3 +163,12 @@ def test_no_thumbs_during_a_batch_run(sent):
     w.stop_batch()
     run.wait(10)
     assert w.votes == [] and w._book.thumbs == []
+
+
+def test_a_single_column_has_thumbs_but_no_vote(sent):
+    w = ChatZooWidget([ScriptedBOT("solo")])
+    w.send("q", wait=True)
+    assert w.vote_state["can_vote"] is False and "two or more" in w.vote_state["reason"]
+    with pytest.raises(ValueError, match="two or more replies"):
+        w.vote("solo")
+    assert w.thumb("solo", 1)["value"] == 1

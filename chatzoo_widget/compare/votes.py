@@ -138,6 +138,8 @@ class VoteBook:
             if waiting or self.manager.busy:
                 names = ", ".join(waiting) or "some columns"
                 raise ValueError(f"cannot vote while {names} still answering: wait for every reply")
+            if len(answered) < 2:
+                raise ValueError("a vote compares two or more replies: add a column (thumbs rate a single reply)")
             turn = max(c["history"][-1]["turn"] for c in answered)
             if self.arena is not None:  # left to right as shown
                 order = self.arena.round(self.conversation_id).order
