@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping
 from .bots.base import ChatBOT, ReplyStats
 
 ModelSpec = "str | ChatBOT | Mapping[str, Any]"
-FLUSH_INTERVAL = 1 / 30  # seconds between delta messages of one column: at most ~30 messages a second
+FLUSH_INTERVAL = 1 / 25  # seconds between delta messages of one column: at most 25 a second, under the 30 budget
 
 
 # Load key -> bot future, shared by every column of every widget in the kernel: columns of one checkpoint (and

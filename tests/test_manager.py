@@ -59,7 +59,7 @@ def test_columns_answer_concurrently(rec):
     assert time.monotonic() - start < 0.8
 
 
-def test_deltas_are_batched_to_about_30_messages_a_second(rec):
+def test_deltas_are_batched_to_at_most_30_messages_a_second(rec):
     m, (a,) = make(rec, ScriptedBOT("fast", reply=" ".join(["tok"] * 2000), delay=0.0005))
     m.set_settings(a.id, max_new_tokens=4096)
     m.send("flood")
@@ -67,7 +67,7 @@ def test_deltas_are_batched_to_about_30_messages_a_second(rec):
     deltas = rec.of(a.id, "delta")
     span = rec.of(a.id, "turn_end")[0]["at"] - rec.of(a.id, "turn_start")[0]["at"]
     assert span > 0.5, "the script should take a while"
-    assert len(deltas) / span <= 33
+    assert len(deltas) / span <= 30
     assert "".join(d["text"] for d in deltas) == a.history[-1]["content"]
 
 
