@@ -7,7 +7,7 @@ PORT ?= 8888
 demo:
 	bash .ci/setup
 	HF_HUB_OFFLINE=1 $(VENV)/bin/jupyter lab notebooks/demo.ipynb --ServerApp.ip=127.0.0.1 \
-		--ServerApp.port=$(PORT) --allow-root
+		--ServerApp.port=$(PORT) --LabApp.default_url=/lab/tree/demo.ipynb --allow-root
 
 test:
 	bash .ci/setup --test
