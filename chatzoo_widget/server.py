@@ -43,6 +43,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .bots.base import ChatBOT, ReplyStats
 from .bots.settings import SettingsSpec
+from .bots.text import partial_marker_length
 
 log = logging.getLogger("chatzoo_widget.server")
 
@@ -169,12 +170,7 @@ class StopCutter:
         if found:
             self.hit, self.buf = True, ""
             return buf[: min(found)]
-        keep = 0
-        for s in self.stops:
-            for k in range(min(len(s) - 1, len(buf)), 0, -1):
-                if buf.endswith(s[:k]):
-                    keep = max(keep, k)
-                    break
+        keep = partial_marker_length(buf, self.stops)
         self.buf = buf[len(buf) - keep:]
         return buf[: len(buf) - keep]
 

@@ -31,6 +31,7 @@ from transformers.generation.streamers import BaseStreamer
 
 from .base import ChatBOT, GenerationRequest
 from .settings import GENERATION_SETTINGS
+from .text import partial_marker_length
 
 DTYPES: dict[str, Any] = {
     "auto": "auto",
@@ -524,12 +525,7 @@ class TransformersChatBOT(ChatBOT):
             while end and (text[end - 1].isspace() or text[end - 1] == "\ufffd" or text[end - 1] in self.stream_holdback):
                 end -= 1
             text = text[:end]
-            cut = 0
-            for s in self.stream_holdback_strings:
-                for k in range(min(len(s) - 1, len(text)), 0, -1):
-                    if text.endswith(s[:k]):
-                        cut = max(cut, k)
-                        break
+            cut = partial_marker_length(text, self.stream_holdback_strings)
             if not cut:
                 return text
             text = text[:-cut]
