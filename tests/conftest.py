@@ -26,49 +26,30 @@ def tiny_models_root(tmp_path_factory):
     return tmp_path_factory.mktemp("tiny_models")
 
 
-def _build(root, family):
-    from chatzoo_widget.testing import tiny_models
-
-    folder = root / family
-    if not (folder / "config.json").is_file():
-        tiny_models.BUILDERS[family](folder)
-    return folder
+FAMILIES = ("chat", "firefly", "moss", "chatglm", "godel")
 
 
-@pytest.fixture(scope="session")
-def tiny_chat_dir(tiny_models_root):
-    return _build(tiny_models_root, "chat")
+def _tiny_dir_fixture(family: str):
+    """A session fixture `tiny_<family>_dir`: the family's tiny model folder, built on first use."""
+
+    @pytest.fixture(scope="session", name=f"tiny_{family}_dir")
+    def fixture(tiny_models_root):
+        from chatzoo_widget.testing import tiny_models
+
+        folder = tiny_models_root / family
+        if not (folder / "config.json").is_file():
+            tiny_models.BUILDERS[family](folder)
+        return folder
+
+    return fixture
 
 
-@pytest.fixture(scope="session")
-def tiny_firefly_dir(tiny_models_root):
-    return _build(tiny_models_root, "firefly")
-
-
-@pytest.fixture(scope="session")
-def tiny_moss_dir(tiny_models_root):
-    return _build(tiny_models_root, "moss")
+tiny_chat_dir, tiny_firefly_dir, tiny_moss_dir, tiny_chatglm_dir, tiny_godel_dir = map(_tiny_dir_fixture, FAMILIES)
 
 
 @pytest.fixture(scope="session")
-def tiny_chatglm_dir(tiny_models_root):
-    return _build(tiny_models_root, "chatglm")
-
-
-@pytest.fixture(scope="session")
-def tiny_godel_dir(tiny_models_root):
-    return _build(tiny_models_root, "godel")
-
-
-@pytest.fixture(scope="session")
-def tiny_dirs(tiny_chat_dir, tiny_firefly_dir, tiny_moss_dir, tiny_chatglm_dir, tiny_godel_dir):
-    return {
-        "chat": tiny_chat_dir,
-        "firefly": tiny_firefly_dir,
-        "moss": tiny_moss_dir,
-        "chatglm": tiny_chatglm_dir,
-        "godel": tiny_godel_dir,
-    }
+def tiny_dirs(request):
+    return {family: request.getfixturevalue(f"tiny_{family}_dir") for family in FAMILIES}
 
 
 @pytest.fixture(scope="session")
