@@ -1,0 +1,20 @@
+"""Text helpers for streaming: what part of the text so far may still turn into a marker."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+
+def partial_marker_length(text: str, markers: Iterable[str]) -> int:
+    """Length of the longest end of `text` that is the start of one of `markers` (but not a whole marker).
+
+    A stream holds that many characters back: the next tokens may complete a stop string or a special token that
+    must not be shown.
+    """
+    keep = 0
+    for marker in markers:
+        for k in range(min(len(marker) - 1, len(text)), 0, -1):
+            if text.endswith(marker[:k]):
+                keep = max(keep, k)
+                break
+    return keep
