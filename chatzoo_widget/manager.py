@@ -19,7 +19,6 @@ from typing import Any, Callable, Mapping
 
 from .bots.base import ChatBOT, ReplyStats
 
-ModelSpec = "str | ChatBOT | Mapping[str, Any]"
 FLUSH_INTERVAL = 1 / 25  # seconds between delta messages of one column: at most 25 a second, under the 30 budget
 
 

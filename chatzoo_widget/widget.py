@@ -244,8 +244,6 @@ class ChatZooWidget(anywidget.AnyWidget):
     def _sync(self) -> None:
         with self._sync_lock:  # updates come from worker threads; keep them whole and in order
             snapshot = self.manager.snapshot()
-            if not hasattr(self, "_book"):  # columns added while the widget is being built
-                return
             self._book.observe(snapshot)
             self.columns = self._arena.display(snapshot) if self._arena else snapshot
             self.busy = self.manager.busy
