@@ -96,7 +96,10 @@ def load_quietly(loader: Callable[..., ChatBOT], name_or_path: str, /, **options
 
 
 def format_error(exc: BaseException) -> str:
-    return str(exc) if isinstance(exc, (ValueError, RuntimeError, OSError)) and str(exc) else f"{type(exc).__name__}: {exc}"
+    """The message a column shows: our own errors speak for themselves, others get their type in front."""
+    if isinstance(exc, (ValueError, RuntimeError, OSError)) and str(exc):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 class ChatManager:

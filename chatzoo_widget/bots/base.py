@@ -217,8 +217,9 @@ class ChatBOT:
     ) -> ReplyStream:
         """Answer the last HUMAN turn of `query`, yielding text deltas in order.
 
-        Setting `stop_event` ends the stream within one token; `threads` caps the CPU threads it uses. After the stream ends, `.text` holds the reply and
-        `.stats` its ReplyStats. Bad queries and settings raise ValueError here, before any model work.
+        Setting `stop_event` ends the stream within one token; `threads` caps the CPU threads it uses. After the
+        stream ends, `.text` holds the reply and `.stats` its ReplyStats. Bad queries and settings raise ValueError
+        here, before any model work.
         """
         query = validate_query(query)
         gen_kwargs, prompt_kwargs, control = self.merge_settings(settings)
