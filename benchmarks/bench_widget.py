@@ -3,7 +3,8 @@
     python benchmarks/bench_widget.py [--rounds 3] [--tokens 64]
 
 - overhead: tokens per second through the manager vs bare `model.generate` (SmolLM2, greedy), goal >= 0.97
-- concurrency: two SmolLM2 columns answering at once vs one after the other, goal >= 1.6x
+- concurrency: two SmolLM2 columns answering at once vs one after the other, goal >= 1.6x; in threads (the
+  default: one shared copy of the weights) and with each column in its own process (process=True)
 - messages: delta messages per second per column with a tiny fast model, goal <= 30
 - memory: resident memory with 4 columns of one checkpoint vs one column, goal <= 1.1x
 - import: `import chatzoo_widget` time (no torch imported), goal <= 0.2 s
@@ -110,6 +111,33 @@ def bench_concurrency(bot, rounds: int, tokens: int) -> dict:
     return {"sequential_s": round(s, 3), "concurrent_s": round(c, 3), "concurrency_speedup": round(s / c, 3)}
 
 
+def bench_concurrency_processes(rounds: int, tokens: int) -> dict:
+    """The same comparison with each column's model in a process of its own (load option process=True)."""
+    from chatzoo_widget.registry import load_bot
+
+    settings = {"max_new_tokens": tokens, "do_sample": False}
+    bots = [load_bot(MODEL, process=True, name=f"p{i}") for i in range(2)]
+    both = ChatManager()
+    singles = [ChatManager(), ChatManager()]
+    for bot, single in zip(bots, singles):
+        both.add({"name": bot.name, "model": bot, "settings": settings})
+        single.add({"name": bot.name, "model": bot, "settings": settings})
+    for m in (both, *singles):
+        ready(m)
+    manager_turn(both)
+    seq, conc = [], []
+    for _ in range(rounds):
+        seq.append(manager_turn(singles[0])[0] + manager_turn(singles[1])[0])
+        conc.append(manager_turn(both)[0])
+    for m in (both, *singles):
+        m.close()
+    for bot in bots:
+        bot.close()
+    s, c = statistics.median(seq), statistics.median(conc)
+    return {"process_sequential_s": round(s, 3), "process_concurrent_s": round(c, 3),
+            "process_concurrency_speedup": round(s / c, 3)}
+
+
 def bench_messages() -> dict:
     """Delta messages per second per column while a tiny model writes as fast as it can."""
     from chatzoo_widget.registry import load_bot
@@ -182,9 +210,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=64)
-    parser.add_argument("--only", choices=["overhead", "concurrency", "messages", "memory", "import"], nargs="*")
+    parser.add_argument("--only", choices=["overhead", "concurrency", "processes", "messages", "memory", "import"],
+                        nargs="*")
     args = parser.parse_args()
-    parts = args.only or ["import", "messages", "overhead", "concurrency", "memory"]
+    parts = args.only or ["import", "messages", "overhead", "concurrency", "processes", "memory"]
     result: dict = {}
     bot = None
     for part in parts:
@@ -195,6 +224,8 @@ def main() -> None:
             result.update(bench_overhead(bot, args.rounds, args.tokens))
         elif part == "concurrency":
             result.update(bench_concurrency(bot, args.rounds, args.tokens))
+        elif part == "processes":
+            result.update(bench_concurrency_processes(args.rounds, args.tokens))
         elif part == "messages":
             result.update(bench_messages())
         elif part == "memory":

@@ -137,7 +137,9 @@ class ChatManager:
                 settings=dict(settings),
             )
             self.columns[column.id] = column
-        column.load.add_done_callback(lambda fut, c=column: self._loaded(c))
+        # The callback names the column by id, not the object: a column -> future -> callback -> column cycle
+        # would keep a removed column's bot (and its weights, or its model process) alive until a GC pass.
+        column.load.add_done_callback(lambda fut, cid=column.id: self._loaded(cid))
         self.on_change()
         return column
 
@@ -199,9 +201,12 @@ class ChatManager:
                 _SHARED_BOTS[key] = fut
         return fut
 
-    def _loaded(self, column: Column) -> None:
-        exc = column.load.exception()
+    def _loaded(self, column_id: str) -> None:
         with self._lock:
+            column = self.columns.get(column_id)
+            if column is None:  # removed while loading
+                return
+            exc = column.load.exception()
             if exc is not None:
                 column.status, column.error = "error", format_error(exc)
             else:

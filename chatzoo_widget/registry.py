@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import itertools
 import json
 import os
 from typing import Any, Callable, Hashable, Iterator, Mapping
@@ -200,12 +201,19 @@ def load_bot(
 
     `type` picks the family (see `MODEL_DICT`) for paths the registry does not know; `tokenizer_path` loads the
     tokenizer from elsewhere; `load_options` go to the bot class (dtype, quantization, device_map,
-    trust_remote_code, gguf_file, ... or, for a URL, model, api_key, timeout). Raises ValueError (unknown name,
+    trust_remote_code, gguf_file, ... or, for a URL, model, api_key, timeout). `process=True` serves a local model
+    from a child process of its own (true parallelism between columns, a copy of the weights each). Raises ValueError (unknown name,
     with the closest known names; unknown type; folder without a model; remote code without opt-in),
     FileNotFoundError (no such folder) or HubUnavailableError (not cached and the hub cannot be reached).
     """
     if type is not None and type not in MODEL_DICT:
         raise ValueError(f"unknown type {type!r}; known types: {', '.join(known_types())}")
+    if load_options.pop("process", False):  # the model in a child process of its own (bots/process.py)
+        if isinstance(name_or_path, str) and _is_url(name_or_path.strip()):
+            raise ValueError("process=True runs a local model in its own process; a URL is served elsewhere already")
+        from .bots.process import ProcessChatBOT
+
+        return ProcessChatBOT(name_or_path, type=type, tokenizer_path=tokenizer_path, name=name, **load_options)
     type_name, path, options = _plan(name_or_path, type, load_options)
     if type_name not in MODEL_DICT:
         raise ValueError(f"unknown type {type_name!r}; known types: {', '.join(known_types())}")
@@ -237,6 +245,9 @@ def load_bot(
         raise
 
 
+_PROCESS_KEYS = itertools.count()
+
+
 def _freeze(value: Any) -> Hashable:
     if isinstance(value, Mapping):
         return tuple(sorted((str(k), _freeze(v)) for k, v in value.items()))
@@ -261,6 +272,8 @@ def bot_key(
     same checkpoint and options can share one bot. Cheap (nothing is loaded) and never raises: an input that
     `load_bot` will refuse gets a key of its own, and the error shows when it is loaded."""
     load_options.pop("name", None)
+    if load_options.get("process"):  # a process of its own per column: never shared
+        return ("process", next(_PROCESS_KEYS))
     try:
         type_name, path, options = _plan(name_or_path, type, load_options)
     except Exception:  # noqa: BLE001 - load_bot reports it

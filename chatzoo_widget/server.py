@@ -717,6 +717,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
     p.add_argument("--dtype", default=None, help="model dtype (float32, bfloat16, float16, auto)")
     p.add_argument("--quantization", choices=["8bit", "4bit"], default=None, help="bitsandbytes quantization")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for generation (default: all cores)")
     p.add_argument("--trust-remote-code", "--trust_remote_code", dest="trust_remote_code", action="store_true",
                    help="run the model repository's own code (only for repositories you trust)")
     p.add_argument("--api-key", "--api_key", dest="api_key", default=None,
@@ -743,6 +744,8 @@ def load_from_args(args: argparse.Namespace) -> ChatBOT:
             options[name] = getattr(args, name)
     if args.trust_remote_code:
         options["trust_remote_code"] = True
+    if args.threads is not None:
+        options["num_threads"] = args.threads
     return load_bot(args.pretrained_path, type=args.type, tokenizer_path=args.tokenizer_path, name=args.name,
                     **options)
 
