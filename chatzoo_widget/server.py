@@ -41,7 +41,7 @@ from fastapi.responses import JSONResponse, Response
 from sse_starlette import EventSourceResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .bots.base import ChatBOT, ReplyStats
+from .bots.base import OPENAI_ROLES, ROLES, ChatBOT, ReplyStats
 from .bots.settings import SettingsSpec
 from .bots.text import partial_marker_length
 
@@ -64,7 +64,7 @@ PROTOCOL_FIELDS = frozenset({"model", "messages", "stream", "stream_options", "n
                              "max_completion_tokens", *OPENAI_SETTING_FIELDS, *UNSUPPORTED_FIELDS,
                              "response_format", "logprobs", "top_logprobs"})
 
-ROLE_MAP = {"user": "HUMAN", "assistant": "BOT"}
+ROLE_MAP = {OPENAI_ROLES[r]: r for r in ROLES}  # user -> HUMAN, assistant -> BOT
 SYSTEM_ROLES = ("system", "developer")
 
 

@@ -26,6 +26,19 @@ from .settings import GENERATION_SETTINGS, SettingsSpec
 Message = Mapping[str, str]
 ROLES = ("HUMAN", "BOT")
 SYSTEM = "SYSTEM"
+#: ChatZoo roles -> the roles of OpenAI messages and of chat templates.
+OPENAI_ROLES = {"HUMAN": "user", "BOT": "assistant", SYSTEM: "system"}
+
+
+def openai_messages(query: Sequence[Message], system_prompt: str = "") -> list[dict[str, str]]:
+    """A ChatZoo history as OpenAI / chat-template messages (HUMAN -> user, BOT -> assistant).
+
+    A SYSTEM turn at the start, or else a non-empty `system_prompt`, becomes the one system message.
+    """
+    if query and query[0]["role"] == SYSTEM:
+        system_prompt, query = query[0]["content"], query[1:]
+    head = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return head + [{"role": OPENAI_ROLES[m["role"]], "content": m["content"]} for m in query]
 
 
 @dataclass

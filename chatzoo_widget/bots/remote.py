@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .base import ChatBOT, GenerationRequest
+from .base import ChatBOT, GenerationRequest, openai_messages
 from .settings import SYSTEM_PROMPT, Setting, SettingsSpec
 
 #: Settings every OpenAI-compatible endpoint understands; used when the server does not publish a ChatZoo spec.
@@ -314,11 +314,7 @@ class RemoteChatBOT(ChatBOT):
 
     # ----- one reply -----------------------------------------------------------------------------
     def get_prompt(self, query: list[dict[str, str]], system_prompt: str = "") -> list[dict[str, str]]:
-        roles = {"HUMAN": "user", "BOT": "assistant", "SYSTEM": "system"}
-        messages = [{"role": roles[m["role"]], "content": m["content"]} for m in query]
-        if system_prompt:
-            messages.insert(0, {"role": "system", "content": system_prompt})
-        return messages
+        return openai_messages(query, system_prompt)
 
     def request_body(self, request: GenerationRequest) -> dict[str, Any]:
         """The JSON body for one reply: messages, max_tokens, and the settings that differ from the defaults."""

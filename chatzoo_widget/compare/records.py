@@ -17,10 +17,11 @@ import math
 import os
 import pathlib
 import tempfile
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
+from ..bots.base import openai_messages
 from ..manager import ChatManager
 from .arena import Arena
 from .votes import VoteBook, now_iso
@@ -28,7 +29,6 @@ from .votes import VoteBook, now_iso
 FORMAT = "chatzoo-widget/comparison"
 VERSION = 1
 SUPPORTED = (".jsonl", ".json", ".csv")
-ROLE_MAP = {"HUMAN": "user", "BOT": "assistant", "SYSTEM": "system"}
 STAT_FIELDS = ["new_tokens", "prompt_tokens", "time_to_first_token", "tokens_per_second", "total_time",
                "finish_reason"]
 TABLE_COLUMNS = ["conversation", "turn", "column", "label", "model", "settings", "prompt", "reply", *STAT_FIELDS,
@@ -330,9 +330,6 @@ def restore(document: Mapping[str, Any], manager: ChatManager, votes: VoteBook |
 
 
 # ----- preference pairs ---------------------------------------------------------------------------
-def _messages(history: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
-    return [{"role": ROLE_MAP[m["role"]], "content": m["content"]} for m in history]
-
 
 def preference_pairs(votes: Any, *, metadata: bool = False) -> list[dict[str, Any]]:
     """DPO rows in TRL's conversational preference format, one per (chosen, rejected) pair of each "best" vote:
@@ -356,8 +353,7 @@ def preference_pairs(votes: Any, *, metadata: bool = False) -> list[dict[str, An
         best = next((c for c in vote["columns"] if c["name"] == winner), None)
         if best is None:
             continue
-        prompt = ([{"role": "system", "content": best["system_prompt"]}] if best.get("system_prompt") else [])
-        prompt += _messages(best.get("history") or [])
+        prompt = openai_messages(best.get("history") or [], best.get("system_prompt") or "")
         prompt.append({"role": "user", "content": best.get("prompt") or vote["prompt"]})
         for other in vote["columns"]:
             if other is best or other["reply"] == best["reply"]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..bots.base import openai_messages
 from ..bots.settings import GENERATION_SETTINGS, SYSTEM_PROMPT, SettingsSpec
 from ..bots.transformers import TransformersChatBOT
 
-ROLE_MAP = {"HUMAN": "user", "BOT": "assistant", "SYSTEM": "system"}
 
 
 class ChatTemplateBOT(TransformersChatBOT):
@@ -32,10 +32,7 @@ class ChatTemplateBOT(TransformersChatBOT):
             )
 
     def messages(self, query: list[dict[str, str]], system_prompt: str = "") -> list[dict[str, str]]:
-        if query and query[0]["role"] == "SYSTEM":
-            system_prompt, query = query[0]["content"], query[1:]
-        out = [{"role": "system", "content": system_prompt}] if system_prompt else []
-        return out + [{"role": ROLE_MAP[m["role"]], "content": m["content"]} for m in query]
+        return openai_messages(query, system_prompt)
 
     def get_prompt(self, query: list[dict[str, str]], system_prompt: str = "") -> str:
         messages = self.messages(query, system_prompt)
@@ -52,4 +49,4 @@ class ChatTemplateBOT(TransformersChatBOT):
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
 
-__all__: list[Any] = ["ChatTemplateBOT", "ROLE_MAP"]
+__all__: list[Any] = ["ChatTemplateBOT"]
