@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from common import in_worker  # noqa: E402  (benchmarks/common.py)
+
+from chatzoo_widget.bots.process import free_port  # noqa: E402
 
 N_ENDPOINTS = 8
 TTFT = 0.5
@@ -155,12 +156,6 @@ def bench_broadcast(repeats: int) -> dict:
 
 
 # ----- (b) server overhead --------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def pick_model() -> tuple[str, dict, str]:
     """(model spec for load_bot / the CLI, load options, label)."""
     try:

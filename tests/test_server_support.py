@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,14 +17,9 @@ from typing import Any, Callable
 
 import uvicorn
 
+from chatzoo_widget.bots.process import free_port  # noqa: F401  (tests import it from here)
 from chatzoo_widget.server import create_app
 from chatzoo_widget.testing import ScriptedBOT
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LiveServer:

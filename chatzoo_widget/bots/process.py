@@ -27,7 +27,8 @@ from .remote import RemoteChatBOT
 _FLAGS = {"dtype": "--dtype", "quantization": "--quantization"}
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -64,7 +65,7 @@ class ProcessChatBOT(RemoteChatBOT):
             raise ValueError(f"load options {sorted(unknown)} cannot be passed to a model process; "
                              f"supported: {sorted(_FLAGS)}, type, tokenizer_path, trust_remote_code, threads")
         path = os.fspath(name_or_path)
-        port, key = _free_port(), secrets.token_urlsafe(24)
+        port, key = free_port(), secrets.token_urlsafe(24)
         cmd = [sys.executable, "-m", "chatzoo_widget.server", "--pretrained_path", path, "--host", "127.0.0.1",
                "--port", str(port), "--log-level", "warning",
                "--threads", str(threads or max(1, (os.cpu_count() or 1) // 2))]

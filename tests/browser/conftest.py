@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+
+from chatzoo_widget.bots.process import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 REPO = Path(__file__).resolve().parents[2]
@@ -71,12 +72,6 @@ def pytest_runtest_makereport(item, call):
 
 # ----- JupyterLab -------------------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _api(lab: dict, path: str, method: str = "GET", timeout: float = 5.0):
     req = urllib.request.Request(f"{lab['base']}{path}", method=method,
                                  headers={"Authorization": f"token {lab['token']}"})
@@ -111,7 +106,7 @@ def lab_server(tmp_path_factory):
     (notif / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false",
                                                                         "checkForUpdates": False}))
 
-    port, token = _free_port(), uuid.uuid4().hex
+    port, token = free_port(), uuid.uuid4().hex
     env = {**os.environ, **{k: str(v) for k, v in dirs.items()},
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
            "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1",
