@@ -318,7 +318,7 @@ class ChatManager:
         turn.thread.start()
         self._ensure_flusher()
 
-    def _threads_for(self, column: Column) -> int:
+    def _threads_per_column(self) -> int:
         """Split the CPU cores between the local columns answering at once, so they really overlap."""
         local = sum(1 for c in self.columns.values() if c.turn is not None and not getattr(c.bot, "remote", False))
         return max(1, (os.cpu_count() or 1) // max(1, local))
@@ -336,7 +336,7 @@ class ChatManager:
                     settings["system_prompt"] = self.system_prompt
             self.on_event({"kind": "turn_start", "column": column.id, "turn": turn.index,
                            "prompt": query[-1]["content"]})
-            stream = bot.stream(query, stop_event=turn.stop_event, threads=self._threads_for(column), **settings)
+            stream = bot.stream(query, stop_event=turn.stop_event, threads=self._threads_per_column(), **settings)
             stats = stream.stats
             for delta in stream:
                 with self._lock:
@@ -347,6 +347,7 @@ class ChatManager:
         self._finish(column, turn, stats)
 
     def _finish(self, column: Column, turn: Turn, stats: ReplyStats) -> None:
+        stats_dict = stats.to_dict()
         with self._lock:
             self._flush_column(column)
             column.turn = None
@@ -356,13 +357,13 @@ class ChatManager:
                 if stats.finish_reason == "error" and not column.bot:
                     column.status, column.error = "error", stats.error
                 column.history.append({"role": "BOT", "content": turn.text, "turn": turn.index,
-                                       "stats": stats.to_dict()})
+                                       "stats": stats_dict})
         if not column.removed:
             if stats.finish_reason == "error":
                 self.on_event({"kind": "turn_error", "column": column.id, "turn": turn.index,
                                "message": stats.error or "generation failed"})
             self.on_event({"kind": "turn_end", "column": column.id, "turn": turn.index, "text": turn.text,
-                           "stats": stats.to_dict()})
+                           "stats": dict(stats_dict)})
             self.on_change()
         with self._lock:
             self._active.discard(turn)

@@ -68,7 +68,7 @@ class ChatZooWidget(anywidget.AnyWidget):
         self._common_settings = dict(settings or {})
         self._seed = seed
         self._batch: compare.BatchRun | None = None
-        self.manager = ChatManager(on_event=self._forward_event, on_change=self._sync)
+        self.manager = ChatManager(on_event=self.send_message, on_change=self._sync)
         self._arena = compare.Arena(seed) if arena else None
         self._book = compare.VoteBook(self.manager, self._arena)
         self.manager.system_prompt = system_prompt or ""
@@ -255,9 +255,6 @@ class ChatZooWidget(anywidget.AnyWidget):
     def _batch_changed(self) -> None:
         if self._batch is not None:
             self.batch_progress = dict(self._batch.progress)
-
-    def _forward_event(self, msg: dict[str, Any]) -> None:
-        self.send_message(msg)
 
     def send_message(self, msg: dict[str, Any]) -> None:
         """Send a custom message to the front end (named so as not to shadow `send`)."""
