@@ -130,7 +130,7 @@ class ChatManager:
         model, name, settings, load_options = self._normalise(model, name, settings)
         with self._lock:
             column = Column(
-                id=f"c{next(self._ids)}",
+                id=f"c{os.urandom(6).hex()}",  # opaque: a blind page must not learn the add order
                 name=self._unique_name(name),
                 model=model if isinstance(model, str) else model.name,
                 load=self._bot_future(model, load_options),
