@@ -62,6 +62,7 @@ class Run:
     stop_event: threading.Event
     words: int = 0
     done: threading.Event = field(default_factory=threading.Event)
+    started_at: float = field(default_factory=time.monotonic)
     ended_at: float | None = None
 
 

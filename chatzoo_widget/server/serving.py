@@ -1,0 +1,262 @@
+"""The serving logic, apart from the routes: a request becomes a `bot.stream` call in a worker thread of its own,
+and its deltas become OpenAI chunks or one whole response.
+
+Up to `max_batch` requests run at once, each in its own thread with its own stop event; the bot's scheduler
+(one per loaded model) decodes the concurrent calls together. A request whose client leaves sets only its own
+stop event: its generation ends within a token and its slot goes to the next request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Awaitable
+
+from pydantic import ValidationError
+
+from ..bots.base import ChatBOT, ReplyStats
+from ..wire import DONE, SettingsPayload, error_body, finish_reason
+from .admission import RequestSlots
+from .protocol import (APIError, AssistantMessage, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse,
+                       Choice, ChunkChoice, Delta, Health, ModelCard, ModelList, Usage, completion_id,
+                       from_validation_error, now)
+from .stop_strings import StopCutter
+from .translate import RequestTranslator
+
+log = logging.getLogger("chatzoo_widget.server")
+
+
+@dataclass
+class Job:
+    """One request on its way through the server."""
+
+    query: list[dict[str, str]]
+    settings: dict[str, Any]
+    stops: list[str]
+    stream: bool
+    include_usage: bool
+    ignored: list[str] = field(default_factory=list)
+    id: str = field(default_factory=completion_id)
+    created: int = field(default_factory=now)
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    stats: ReplyStats | None = None
+    admitted: bool = False  # holds a place in the queue that nobody has taken up yet
+
+
+def _finish(stats: ReplyStats | None, cut: StopCutter) -> str:
+    """"stop" after a stop string or a stop the server made; else the reply's own reason, as OpenAI names it."""
+    return "stop" if cut.hit or stats is None else finish_reason(stats.finish_reason)
+
+
+def _usage(stats: ReplyStats | None) -> Usage:
+    return Usage.of(stats.prompt_tokens if stats else 0, stats.new_tokens if stats else 0)
+
+
+def describe(exc: BaseException) -> str:
+    return str(exc) if str(exc) else type(exc).__name__
+
+
+class ChatServing:
+    """State behind one app: the bot, its request slots and worker threads, and the request translation."""
+
+    def __init__(self, bot: ChatBOT, *, model_name: str | None, max_batch: int, max_queue: int,
+                 max_tokens_cap: int, max_body_bytes: int):
+        self.bot = bot
+        self.model_name = model_name or bot.name
+        self.translator = RequestTranslator(bot.settings_spec(), self.model_name, max_tokens_cap)
+        self.max_body_bytes = max_body_bytes
+        self.slots = RequestSlots(max_batch, max_queue)
+        # One thread per generating request: the slots never let more than max_batch in.
+        self.executor = ThreadPoolExecutor(max_workers=max_batch, thread_name_prefix="chatzoo-generate")
+        self.created = now()
+
+    # ----- what the endpoints answer -------------------------------------------------------------
+    def settings_payload(self) -> SettingsPayload:
+        return SettingsPayload.of(self.model_name, getattr(self.bot, "family", ""), self.translator.served_spec(),
+                                  self.translator.max_tokens_cap)
+
+    def model_card(self) -> ModelCard:
+        return ModelCard(id=self.model_name, created=self.created)
+
+    def models(self) -> ModelList:
+        return ModelList(data=[self.model_card()])
+
+    def health(self) -> Health:
+        s = self.slots
+        return Health(model=self.model_name, generating=s.running > 0, running=s.running, waiting=s.waiting,
+                      max_batch=s.max_batch, max_queue=s.max_queue)
+
+    # ----- one request ---------------------------------------------------------------------------
+    def prepare(self, body: Any) -> Job:
+        """A parsed JSON body -> a Job, or an APIError (400/404) before any model work."""
+        if not isinstance(body, dict):
+            raise APIError(400, "the request body must be a JSON object")
+        try:
+            req = ChatCompletionRequest.model_validate(body)
+        except ValidationError as exc:
+            raise from_validation_error(exc) from None
+        t = self.translator.translate(req)
+        return Job(t.query, t.settings, t.stops, req.stream, req.include_usage, ignored=t.ignored)
+
+    def admit(self, job: Job) -> None:
+        """Take a place in the queue now (429 here, before any response starts)."""
+        self.slots.admit()
+        job.admitted = True
+
+    def end_job(self, job: Job) -> None:
+        """After the response (sent, failed or abandoned): stop the model and leave the queue if still in it."""
+        job.stop_event.set()
+        if job.admitted:
+            job.admitted = False
+            self.slots.cancel_admission()
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    # ----- generation ----------------------------------------------------------------------------
+    async def deltas(self, job: Job) -> AsyncIterator[str]:
+        """Wait for a slot, run the bot in a worker thread, yield its text deltas.
+
+        Closing this generator early (client gone, stop string) sets the job's stop event: the bot stops within
+        a token, and the slot goes to the next request once its thread has really ended.
+        """
+        job.admitted = False  # acquire() takes the admission over
+        await self.slots.acquire()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+
+        def post(item: tuple[str, Any]) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is gone (server shut down)
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        def work() -> None:
+            try:
+                if job.stop_event.is_set():  # stopped before it started
+                    post(("end", None))
+                    return
+                try:
+                    stream = self.bot.stream(job.query, stop_event=job.stop_event, **job.settings)
+                except ValueError as exc:  # the bot refused the request before any model work
+                    post(("invalid", exc))
+                    return
+                job.stats = stream.stats
+                for delta in stream:
+                    post(("delta", delta))
+                post(("end", None))
+            except BaseException as exc:  # reported to the client; the server goes on
+                post(("error", exc))
+            finally:
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(self.slots.release)
+
+        try:
+            self.executor.submit(work)
+        except BaseException:
+            self.slots.release()
+            raise
+        try:
+            while True:
+                kind, value = await queue.get()
+                if kind == "delta":
+                    if value:
+                        yield value
+                elif kind == "end":
+                    return
+                elif kind == "invalid":
+                    raise APIError(400, str(value), code="invalid_request") from value
+                else:
+                    raise value
+        finally:
+            job.stop_event.set()
+
+    # ----- streamed: OpenAI chunks ---------------------------------------------------------------
+    def _chunk(self, job: Job, delta: Delta, finish: str | None = None) -> str:
+        chunk = ChatCompletionChunk(id=job.id, created=job.created, model=self.model_name,
+                                    choices=[ChunkChoice(delta=delta, finish_reason=finish)])
+        return chunk.model_dump_json(exclude=None if job.include_usage else {"usage"})
+
+    def _usage_chunk(self, job: Job) -> str:
+        return ChatCompletionChunk(id=job.id, created=job.created, model=self.model_name, choices=[],
+                                   usage=_usage(job.stats)).model_dump_json()
+
+    async def sse_events(self, job: Job) -> AsyncIterator[str]:
+        """The SSE data of one streamed reply (sse-starlette adds `data: `); an error after the headers went out
+        is one error event, and no [DONE]."""
+        cut = StopCutter(job.stops)
+        try:
+            yield self._chunk(job, Delta(role="assistant", content=""))
+            gen = self.deltas(job)
+            async with contextlib.aclosing(gen):
+                async for delta in gen:
+                    text = cut.feed(delta)
+                    if text:
+                        yield self._chunk(job, Delta(content=text))
+                    if cut.hit:
+                        break
+            tail = cut.flush()
+            if tail:
+                yield self._chunk(job, Delta(content=tail))
+            yield self._chunk(job, Delta(), _finish(job.stats, cut))
+            if job.include_usage:
+                yield self._usage_chunk(job)
+            yield DONE
+        except asyncio.CancelledError:  # the client left: stop this request only
+            job.stop_event.set()
+            raise
+        except APIError as exc:
+            yield _json(exc.body())
+        except Exception as exc:
+            log.warning("generation failed: %s", exc)
+            yield _json(error_body(f"generation failed: {describe(exc)}", "server_error", None, "generation_failed"))
+        finally:
+            job.stop_event.set()
+
+    # ----- not streamed: one response ------------------------------------------------------------
+    async def complete(self, job: Job, disconnected: Awaitable[None]) -> ChatCompletionResponse | None:
+        """A whole reply; None when `disconnected` finished first (the client left; its generation is stopped)."""
+        cut = StopCutter(job.stops)
+        parts: list[str] = []
+
+        async def consume() -> None:
+            gen = self.deltas(job)
+            async with contextlib.aclosing(gen):
+                async for delta in gen:
+                    parts.append(cut.feed(delta))
+                    if cut.hit:
+                        break
+            parts.append(cut.flush())
+
+        task = asyncio.ensure_future(consume())
+        watcher = asyncio.ensure_future(disconnected)
+        try:
+            await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        finally:
+            watcher.cancel()
+        if not task.done():  # the client disconnected
+            job.stop_event.set()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            return None
+        exc = task.exception()
+        if isinstance(exc, APIError):
+            raise exc
+        if exc is not None:
+            raise APIError(500, f"generation failed: {describe(exc)}", type="server_error",
+                           code="generation_failed") from exc
+        return ChatCompletionResponse(
+            id=job.id, created=job.created, model=self.model_name, usage=_usage(job.stats),
+            choices=[Choice(message=AssistantMessage(content="".join(parts)), finish_reason=_finish(job.stats, cut))],
+        )
+
+
+def _json(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
