@@ -1,6 +1,6 @@
 """Which bot class serves which model, and `load_bot`, the one way to load a model by name, path or URL.
 
-    MODEL_DICT   type name -> bot class ("chat", "moss", "chatglm", "firefly", "godel", "remote", ...)
+    MODEL_DICT   type name -> bot class ("chat", "base", "moss", "chatglm", "firefly", "godel", "remote", ...)
     NAME_TABLE   hub path -> type name, so `type=` is only needed for models the registry does not know
     ALIASES      short name -> hub path (or the offline copy) + default load options
 
@@ -55,6 +55,7 @@ MODEL_DICT: dict[str, Any] = _LazyClasses(
     chatglm="chatzoo_widget.families.chatglm:ChatGLMBOT",
     firefly="chatzoo_widget.families.firefly:FireflyBOT",
     godel="chatzoo_widget.families.godel:GodelBOT",
+    base="chatzoo_widget.families.base:BaseModelBOT",
     remote="chatzoo_widget.bots.remote:RemoteChatBOT",
 )
 """Type name -> bot class. Families take `(model_name_or_path, *, name=..., tokenizer_path=..., **load_options)`."""
@@ -72,6 +73,7 @@ NAME_TABLE: dict[str, str] = {
     "microsoft/GODEL-v1_1-base-seq2seq": "godel",
     "microsoft/GODEL-v1_1-large-seq2seq": "godel",
     "HuggingFaceTB/SmolLM2-135M-Instruct": "chat",
+    "google/gemma-3-270m": "base",
 }
 """Hub path -> type name."""
 
@@ -82,8 +84,15 @@ def _smollm2() -> dict[str, Any]:
     return smollm2_source()
 
 
+def _gemma3() -> dict[str, Any]:
+    from .offline import gemma3_source
+
+    return gemma3_source()
+
+
 ALIASES: dict[str, dict[str, Any]] = {
     "smollm2-135m": {"path": _smollm2, "type": "chat", "name": "SmolLM2-135M-Instruct"},
+    "gemma3-270m": {"path": _gemma3, "type": "base", "name": "gemma-3-270m"},
     "firefly-1b4": {"path": "YeungNLP/firefly-1b4"},
     "firefly-2b6": {"path": "YeungNLP/firefly-2b6"},
     "moss": {"path": "fnlp/moss-moon-003-sft"},
@@ -97,6 +106,9 @@ ALIASES: dict[str, dict[str, Any]] = {
     "godel-large": {"path": "microsoft/GODEL-v1_1-large-seq2seq"},
 }
 """Short name -> {"path": hub path, local folder or a function giving load options, "type": ..., load options}."""
+
+#: hub id -> alias of its packaged offline copy, used when the hub id is not in the local Hugging Face cache
+OFFLINE_COPIES = {"google/gemma-3-270m": "gemma3-270m"}
 
 #: config model_type -> family, for local copies of the seed models
 CONFIG_TYPES = {"moss": "moss", "chatglm": "chatglm"}
@@ -153,6 +165,12 @@ def folder_type(folder: str) -> str:
     return "chat"
 
 
+def _in_hub_cache(repo_id: str) -> bool:
+    from .offline import in_hub_cache
+
+    return in_hub_cache(repo_id)
+
+
 def _plan(name_or_path: Any, type: str | None, load_options: dict[str, Any]) -> tuple[str, Any, dict[str, Any]]:
     """(type name, path or path function, load options) for a name, a folder, a hub id or a URL."""
     if isinstance(name_or_path, os.PathLike):
@@ -178,6 +196,8 @@ def _plan(name_or_path: Any, type: str | None, load_options: dict[str, Any]) -> 
         path = os.path.abspath(expanded)
         return type or folder_type(path), path, options
     hub = _lookup(NAME_TABLE, s)
+    if hub in OFFLINE_COPIES and not _in_hub_cache(hub):
+        return _plan(OFFLINE_COPIES[hub], type, options)
     if hub is not None:
         return type or NAME_TABLE[hub], hub, options
     if _looks_local(s):
@@ -321,6 +341,7 @@ __all__ = [
     "CONFIG_TYPES",
     "MODEL_DICT",
     "NAME_TABLE",
+    "OFFLINE_COPIES",
     "bot_key",
     "closest_names",
     "folder_type",

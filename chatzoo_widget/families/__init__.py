@@ -1,6 +1,7 @@
 """Seed families: the prompt rules of the models the original ChatZoo served, on `TransformersChatBOT`.
 
     chat     ChatTemplateBOT  the tokenizer's own chat template (most current models, SmolLM2)
+    base     BaseModelBOT     base models without a chat template (Gemma 3 270M): a plain User:/Assistant: transcript
     moss     MossBOT          fnlp/moss-moon-003-sft*: meta instruction, <|Human|>/<|MOSS|>, stops at <eom>
     chatglm  ChatGLMBOT       THUDM/chatglm-6b: [Round n] 问/答, full-width punctuation next to CJK
     firefly  FireflyBOT       YeungNLP/firefly-*: Bloom with <s>q</s></s>a</s>
@@ -15,6 +16,7 @@ from typing import Any
 
 _CLASSES = {
     "ChatTemplateBOT": "chat",
+    "BaseModelBOT": "base",
     "MossBOT": "moss",
     "ChatGLMBOT": "chatglm",
     "FireflyBOT": "firefly",
