@@ -27,7 +27,8 @@ class ChatTemplateBOT(TransformersChatBOT):
             src = self.tokenizer_path or self.model_name_or_path
             raise ValueError(
                 f"the tokenizer of {src!r} has no chat template, and no family prompt rule was chosen for it: pass "
-                f"type= one of the families (moss, chatglm, firefly, godel, or one added with register_model), or "
+                f"type=\"base\" for a base model (a plain User:/Assistant: transcript), or type= one of the other "
+                f"families (moss, chatglm, firefly, godel, or one added with register_model), or "
                 f"tokenizer_path= a tokenizer that has a chat template"
             )
 
