@@ -88,7 +88,7 @@ def test_reply_ends_where_the_model_starts_the_users_next_line(scripted_bot):
     assert reply == "Paris."
     stats = scripted_bot.last_stats
     # Generation stopped at the stop text instead of writing both sides up to max_new_tokens.
-    assert stats.new_tokens == scripted_bot.round_tokens
+    assert stats.new_tokens == scripted_bot.round_tokens, "generation ran on past BaseModelBOT.stop_texts"
     assert stats.finish_reason == "stop"
 
 
