@@ -22,7 +22,9 @@ from typing import Any, Iterator, Mapping
 from urllib.parse import urlsplit
 
 import httpx
+from httpx_sse import EventSource, ServerSentEvent
 
+from ..wire import DONE, SETTINGS_PATH, SettingsPayload, finish_reason, max_tokens_field, read_error
 from .base import ChatBOT, GenerationRequest, openai_messages
 from .settings import SYSTEM_PROMPT, Setting, SettingsSpec
 
@@ -81,25 +83,6 @@ def normalize_base_url(base_url: str) -> str:
     if parts.username or parts.password:
         raise ValueError("base_url must not contain credentials; pass api_key= or api_key_env= instead")
     return url if url.endswith("/v1") else url + "/v1"
-
-
-def _error_message(response: httpx.Response, body: bytes) -> tuple[str, str | None]:
-    """The server's error message and code from an OpenAI-shaped (or any) error body."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        text = body.decode("utf-8", "replace").strip()
-        return (text[:300] + ("..." if len(text) > 300 else "")) or "(empty body)", None
-    if isinstance(data, Mapping):
-        err = data.get("error", data)
-        if isinstance(err, Mapping):
-            msg = err.get("message") or err.get("detail") or json.dumps(err)[:300]
-            return str(msg), (str(err["code"]) if err.get("code") is not None else None)
-        if isinstance(err, str):
-            return err, None
-        if "detail" in data:
-            return str(data["detail"])[:300], None
-    return json.dumps(data)[:300], None
 
 
 def _cause_chain(exc: BaseException) -> Iterator[BaseException]:
@@ -213,7 +196,7 @@ class RemoteChatBOT(ChatBOT):
 
     def _status_error(self, response: httpx.Response, body: bytes) -> RemoteBotError:
         url, status = str(response.request.url), response.status_code
-        message, code = _error_message(response, body)
+        message, code = read_error(body)
         reason = response.reason_phrase or ""
         head = f"{url} answered {status} {reason}".rstrip() + f": {message}"
         if status in (401, 403):
@@ -268,11 +251,9 @@ class RemoteChatBOT(ChatBOT):
             if self._spec_failed_at is not None and time.monotonic() - self._spec_failed_at < SPEC_RETRY_AFTER:
                 return
         try:
-            data = self._get_json("/chatzoo/settings", min(self.timeout, SPEC_TIMEOUT))
-            spec = SettingsSpec.from_json(data["spec"])
-            if not spec.names():
-                raise ValueError("empty spec")
-            info = {k: data.get(k) for k in ("model", "family", "max_tokens_cap")}
+            payload = SettingsPayload.model_validate(self._get_json(SETTINGS_PATH, min(self.timeout, SPEC_TIMEOUT)))
+            spec = payload.settings_spec()
+            info = payload.model_dump(include={"model", "family", "max_tokens_cap"})
             source = "chatzoo"
         except RemoteBotError as exc:
             if exc.kind in ("connection", "dns", "timeout", "rate_limited", "unavailable", "server_error", "config",
@@ -329,7 +310,7 @@ class RemoteChatBOT(ChatBOT):
             "stream_options": {"include_usage": True},
         }
         if "max_new_tokens" in settings:
-            body["max_tokens"] = settings.pop("max_new_tokens")
+            body.update(max_tokens_field(settings.pop("max_new_tokens")))
         for name, value in {**settings, **prompt_kwargs}.items():
             default = spec[name].default if name in spec else None
             if value == default or (name == "seed" and value is not None and value < 0):
@@ -389,7 +370,9 @@ class RemoteChatBOT(ChatBOT):
                 if value.get("__complete__"):  # a non-streamed JSON answer: that was all
                     done = True
                     break
-            if not done and finish is None:  # ended cleanly after a finish_reason: some engines skip [DONE]
+            # Some engines end the body after the finish_reason or the usage chunk (which comes only once the reply
+            # is over) without [DONE]; an SSE parser also drops a last event that lacks its blank line.
+            if not done and finish is None and usage is None:
                 raise RemoteBotError(
                     f"the stream from {url} ended without [DONE] after {chunks} text chunks: the connection was cut "
                     "mid-reply (server crash, restart or proxy timeout). The text received so far is kept; send "
@@ -404,7 +387,7 @@ class RemoteChatBOT(ChatBOT):
                 if isinstance(usage.get("completion_tokens"), int) and not stop.is_set():
                     stats.new_tokens = usage["completion_tokens"]
             if finish is not None:
-                stats.finish_reason = "length" if finish == "length" else "stop"
+                stats.finish_reason = finish_reason(finish)
 
     @staticmethod
     def _abort(state: dict[str, Any]) -> None:
@@ -444,7 +427,7 @@ class RemoteChatBOT(ChatBOT):
                                                     f"{exc}", kind="protocol", url=url)))
 
     def _read_response(self, response: httpx.Response, url: str, events: queue.Queue, state: dict[str, Any]) -> None:
-        """Check the status and parse SSE lines into events: chunk (a JSON object), done, eof or error."""
+        """Check the status and parse the server-sent events (httpx-sse) into chunk, done, eof or error."""
         if response.status_code != 200:
             events.put(("error", self._status_error(response, response.read())))
             return
@@ -452,35 +435,24 @@ class RemoteChatBOT(ChatBOT):
         if "text/event-stream" not in ctype:
             events.put(self._whole_answer(response, url, ctype))
             return
-        data_lines: list[str] = []
-        for line in response.iter_lines():
+        for sse in EventSource(response).iter_sse():  # comments (keep-alives) and event names are skipped
             if state["abandoned"]:
                 return
-            if line == "":  # end of one event
-                if data_lines:
-                    event = self._parse_event("\n".join(data_lines), url)
-                    data_lines = []
-                    events.put(event)
-                    if event[0] in ("done", "error"):
-                        return
+            event = self._parse_event(sse, url)
+            if event is None:
                 continue
-            if line.startswith(":"):  # comment / keep-alive (": ping")
-                continue
-            field, _, value = line.partition(":")
-            if value.startswith(" "):
-                value = value[1:]
-            if field == "data":
-                data_lines.append(value)
-            # event:, id:, retry: carry nothing we need
-        if data_lines:  # last event without its blank line
-            event = self._parse_event("\n".join(data_lines), url)
             events.put(event)
             if event[0] in ("done", "error"):
                 return
         events.put(("eof", None))
 
-    def _parse_event(self, data: str, url: str) -> tuple[str, Any]:
-        if data.strip() == "[DONE]":
+    def _parse_event(self, sse: ServerSentEvent, url: str) -> tuple[str, Any] | None:
+        """One server-sent event -> ("chunk", a JSON object), ("done", None), ("error", RemoteBotError), or None
+        for an event without data."""
+        data = sse.data
+        if not data:
+            return None
+        if data.strip() == DONE:
             return ("done", None)
         try:
             obj = json.loads(data)
@@ -493,8 +465,7 @@ class RemoteChatBOT(ChatBOT):
             return ("error", RemoteBotError(f"{url} sent a stream event that is not a JSON object: {data[:120]!r}",
                                             kind="protocol", url=url))
         if obj.get("error"):
-            err = obj["error"]
-            msg = err.get("message") if isinstance(err, Mapping) else str(err)
+            msg, _ = read_error(data)
             return ("error", RemoteBotError(f"{url} reported an error mid-reply: {msg}. The text received so far "
                                             "is kept.", kind="server_error", url=url))
         return ("chunk", obj)
