@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 
 import pytest
 
@@ -26,13 +28,14 @@ def test_batch_runs_prompts_and_scripts_with_fresh_histories_and_keeps_the_users
     progress = []
     df = run_batch(m, ["one", ["two", "three"]], on_progress=lambda d, t: progress.append((d, t)))
     assert progress == [(0, 3), (1, 3), (2, 3), (3, 3)]
-    assert list(df.columns) == ["script", "prompt", "turn", "column", "model", "settings", "reply", "new_tokens",
-                                "prompt_tokens", "time_to_first_token", "tokens_per_second", "total_time",
-                                "finish_reason", "status", "error"]
+    assert list(df.columns) == ["script", "prompt", "turn", "sample", "column", "model", "settings", "reply",
+                                "new_tokens", "prompt_tokens", "time_to_first_token", "tokens_per_second",
+                                "total_time", "finish_reason", "status", "error"]
     a = df[df["column"] == "a"]
     # each item starts from an empty history; a script's turns follow each other
     assert a["reply"].tolist() == ["Reply 1 to: one", "Reply 1 to: two", "Reply 2 to: three"]
     assert a[["script", "turn"]].values.tolist() == [[0, 0], [1, 0], [1, 1]]
+    assert df["column"].tolist() == ["a", "b"] * 3 and set(df["sample"]) == {0}  # sorted: script, turn, column
     assert set(df["status"]) == {"done"} and set(df["finish_reason"]) == {"stop"}
     assert df["new_tokens"].tolist()[:2] == [4, 3] and (df["time_to_first_token"] >= 0).all()
     assert df.iloc[0]["settings"]["max_new_tokens"] == 64
@@ -48,28 +51,72 @@ def test_batch_without_fresh_history_continues_the_conversation():
 
 
 def test_a_batch_stopped_midway_returns_the_rows_so_far():
-    m = make(ScriptedBOT("a", reply="w " * 30, delay=0.01), ScriptedBOT("b", reply="w " * 30, delay=0.01))
+    m = make(ScriptedBOT("a", reply="w " * 30, delay=0.01), ScriptedBOT("b", reply="w " * 200, delay=0.01))
     mine = {c.name: list(c.history) for c in m.columns.values()}
-    run = BatchRun(m, ["p1", "p2", "p3", "p4"])
-    assert wait_until(lambda: run.progress["done"] >= 1 and m.busy, 10)
+    run = BatchRun(m, ["p1", "p2", ["p3", "p4"]])
+    assert wait_until(lambda: (run.result is None) and run.progress["total"] == 4, 10)
+    time.sleep(0.5)  # "a" is through with its first turns, "b" is still writing
     run.stop()
     df = run.wait(10)
     assert run.progress["running"] is False and run.progress["stopped"] is True and run.progress["total"] == 4
-    assert df["prompt"].tolist() == ["p1", "p1", "p2", "p2"]  # p3 and p4 skipped
-    assert df["status"].tolist() == ["done", "done", "cancelled", "cancelled"]
-    assert df.attrs["stopped"] and df.attrs["done"] == 2
-    assert all(len(r.split()) < 30 for r in df["reply"][2:])
+    by = df.set_index(["prompt", "column"])["status"].to_dict()
+    assert by[("p1", "a")] == by[("p2", "a")] == by[("p3", "a")] == "done"
+    assert by[("p1", "b")] == by[("p2", "b")] == by[("p3", "b")] == "cancelled"
+    assert ("p4", "b") not in by, "the rest of a stopped script is skipped"
+    assert df.attrs["stopped"] and df.attrs["done"] == 3  # p4 never finished
+    assert all(len(r.split()) < 200 for r in df[df.column == "b"]["reply"])
     assert {c.name: c.history for c in m.columns.values()} == mine and not m.busy
 
 
-def test_the_users_stop_button_stops_a_batch_too():
-    m = make(ScriptedBOT("a", reply="w " * 40, delay=0.01))
-    updates = []
-    run = BatchRun(m, ["p1", "p2", "p3"], on_update=lambda: updates.append(1))
-    assert wait_until(lambda: m.busy, 5)
-    m.stop()
+class CountingBOT(ScriptedBOT):
+    """Counts the replies in flight at once."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.now = self.most = 0
+        self.lock = threading.Lock()
+
+    def stream_generate(self, request):
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        try:
+            yield from super().stream_generate(request)
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+def test_every_conversation_of_a_batch_is_in_flight_at_once():
+    bots = [CountingBOT("a", reply="w " * 10, delay=0.02), CountingBOT("b", reply="w " * 10, delay=0.02)]
+    m = make(*bots)
+    start = time.monotonic()
+    df = run_batch(m, [f"p{i}" for i in range(10)] + [["q1", "q2"]])
+    elapsed = time.monotonic() - start
+    assert len(df) == 24 and set(df["status"]) == {"done"}
+    assert bots[0].most == bots[1].most == 11  # every script of a column at once
+    assert elapsed < 1.5, "one prompt at a time would take over 2 s"
+    assert df["prompt"].tolist()[:4] == ["p0", "p0", "p1", "p1"] and df["prompt"].tolist()[-2:] == ["q2", "q2"]
+    b = bots[0]
+    q2 = next(p for p in b.prompts if p[-1]["content"] == "q2")  # a script's turns follow each other
+    assert [m_["content"] for m_ in q2] == ["q1", "w " * 10, "q2"]
+    few = CountingBOT("c", reply="w " * 5, delay=0.02)
+    run_batch(make(few), [f"p{i}" for i in range(10)], max_in_flight=3)
+    assert few.most == 3
+
+
+def test_the_widgets_stop_button_stops_a_batch_too():
+    from chatzoo_widget import ChatZooWidget
+
+    w = ChatZooWidget([ScriptedBOT("a", reply="w " * 40, delay=0.01)])
+    w.send_message = lambda msg: None
+    run = w.run_batch(["p1", "p2", "p3"], wait=False)
+    assert wait_until(lambda: w.batch_progress.get("total") == 3, 5)
+    time.sleep(0.05)
+    w._handle_custom_msg({"kind": "stop", "column": None}, [])
     df = run.wait(10)
-    assert df["status"].tolist() == ["cancelled"] and run.progress["stopped"] and updates
+    assert set(df["status"]) == {"cancelled"} and run.progress["stopped"]
+    assert w.batch_progress["stopped"] is True
 
 
 def test_a_slow_column_times_out_and_the_batch_goes_on():

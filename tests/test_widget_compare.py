@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -100,10 +101,12 @@ def test_batch_run_reports_progress_and_keeps_the_conversation(sent):
 def test_batch_run_stops_from_the_front_end(sent):
     w = ChatZooWidget([ScriptedBOT("slow", reply="w " * 20, delay=0.02)])
     run = w.run_batch([f"p{i}" for i in range(20)], wait=False)
-    assert wait_until(lambda: w.batch_progress.get("done", 0) >= 1)
+    assert wait_until(lambda: w.batch_progress.get("total") == 20)
+    time.sleep(0.1)  # every prompt is in flight at once
     front_end(w, kind="stop_batch")
     df = run.wait(10)
-    assert w.batch_progress["stopped"] is True and 1 <= len(df) < 20
+    assert w.batch_progress["stopped"] is True and set(df["status"]) == {"cancelled"}
+    assert all(len(r.split()) < 20 for r in df["reply"])
 
 
 def test_export_reload_round_trip(sent, tmp_path):
@@ -154,15 +157,17 @@ def test_arena_messages_never_name_the_models(sent):
     w.wait(5)
 
 
-def test_no_thumbs_during_a_batch_run(sent):
-    w = ChatZooWidget([ScriptedBOT("slow", reply="w " * 20, delay=0.02)])
+def test_the_conversation_goes_on_during_a_batch_run(sent):
+    w = ChatZooWidget([ScriptedBOT("slow", reply="w " * 20, delay=0.02), ScriptedBOT("fast")])
     run = w.run_batch(["p1", "p2", "p3"], wait=False)
-    assert wait_until(lambda: w.batch_progress.get("done", 0) >= 1)
-    with pytest.raises(ValueError, match="during a batch run"):
-        w.thumb("slow", 1)
-    w.stop_batch()
-    run.wait(10)
-    assert w.votes == [] and w._book.thumbs == []
+    assert wait_until(lambda: w.batch_progress.get("total") == 3)
+    w.send("mine", wait=True)  # the batch runs beside the conversation, which it never touches
+    w.thumb("fast", 1)
+    w.vote("fast")
+    df = run.wait(10)
+    assert len(df) == 6 and w.history["fast"] == [{"role": "HUMAN", "content": "mine"},
+                                                   {"role": "BOT", "content": "Reply 1 to: mine"}]
+    assert len(w.votes) == 1 and len(w._book.thumbs) == 1
 
 
 def test_a_single_column_has_thumbs_but_no_vote(sent):

@@ -1,21 +1,28 @@
-"""Compare and judge (issue #5): blind arena, votes and thumbs, leaderboard, batch runs, export and reload.
+"""Compare and judge: blind arena, votes and thumbs, LLM judges, leaderboard, batch runs, export and reload.
 
 Everything here works on a `ChatManager` and plain data, headless; `ChatZooWidget` delegates to it.
 
-    from chatzoo_widget.compare import VoteBook, leaderboard, run_batch, export, load, preference_pairs, sweep
+    from chatzoo_widget.compare import VoteBook, JudgeBook, leaderboard, agreement, run_batch, export, load
 """
 
 from __future__ import annotations
 
+from .agreement import agreement, agreement_json, cohen_kappa
 from .arena import Arena, ArenaRound
 from .batch import BatchRun, run_batch, sweep
-from .leaderboard import battles, bradley_terry, elo_ratings, leaderboard, leaderboard_json
+from .judge import (MT_BENCH_SYSTEM, MT_BENCH_TEMPLATE, JudgeBook, JudgeRun, PairJob, PairJudge, check_template,
+                    judge_pairs, judge_source, parse_verdict, turn_jobs)
+from .leaderboard import (SOURCES, battle_records, battles, bradley_terry, elo_ratings, judgment_votes, leaderboard,
+                          leaderboard_json)
 from .records import (FORMAT, VERSION, comparison_document, export, export_preference_pairs, load,
                       preference_pairs, restore, to_dataframe, validate)
 from .votes import BAD, TIE, VoteBook
 
 __all__ = [
-    "Arena", "ArenaRound", "BAD", "BatchRun", "FORMAT", "TIE", "VERSION", "VoteBook", "battles", "bradley_terry",
-    "comparison_document", "elo_ratings", "export", "export_preference_pairs", "leaderboard", "leaderboard_json",
-    "load", "preference_pairs", "restore", "run_batch", "sweep", "to_dataframe", "validate",
+    "Arena", "ArenaRound", "BAD", "BatchRun", "FORMAT", "JudgeBook", "JudgeRun", "MT_BENCH_SYSTEM",
+    "MT_BENCH_TEMPLATE", "PairJob", "PairJudge", "SOURCES", "TIE", "VERSION", "VoteBook", "agreement",
+    "agreement_json", "battle_records", "battles", "bradley_terry", "check_template", "cohen_kappa",
+    "comparison_document", "elo_ratings", "export", "export_preference_pairs", "judge_pairs", "judge_source",
+    "judgment_votes", "leaderboard", "leaderboard_json", "load", "parse_verdict", "preference_pairs", "restore",
+    "run_batch", "sweep", "to_dataframe", "turn_jobs", "validate",
 ]

@@ -1,24 +1,33 @@
 """Batch runs (a list of prompts or multi-turn scripts sent to every column) and setting sweeps.
 
-`run_batch` drives a ChatManager headless and returns a DataFrame; `BatchRun` runs it in a thread for the
-widget (progress, stop, result). `sweep` makes column specs for one checkpoint differing in one setting.
+`run_batch` answers every prompt in every column at once, each (column, script, sample) its own conversation,
+beside the user's (threads calling `bot.stream`, a bounded pool: a model's scheduler decodes them together),
+optionally judges each turn's pairs, and returns a DataFrame; `BatchRun` runs it in a thread for the widget
+(progress, stop, result). `sweep` makes column specs for one checkpoint differing in one setting.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import threading
 import time
+import uuid
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
-from ..bots.base import ChatBOT
-from ..manager import BusyError, ChatManager
+from ..bots.base import ChatBOT, ReplyStats
+from ..manager import BusyError, ChatManager, Column, format_error, model_query
+from .judge import MAX_IN_FLIGHT, PairJob, PairJudge, StopSet, check_template, judge_source, pair_tasks
 
-BATCH_COLUMNS = ["script", "prompt", "turn", "column", "model", "settings", "reply", "new_tokens", "prompt_tokens",
-                 "time_to_first_token", "tokens_per_second", "total_time", "finish_reason", "status", "error"]
+STAT_FIELDS = ["new_tokens", "prompt_tokens", "time_to_first_token", "tokens_per_second", "total_time",
+               "finish_reason"]
+BATCH_COLUMNS = ["script", "prompt", "turn", "sample", "column", "model", "settings", "reply", *STAT_FIELDS,
+                 "status", "error"]
 
 
 def _scripts(prompts: Any) -> list[list[str]]:
@@ -37,6 +46,15 @@ def _scripts(prompts: Any) -> list[list[str]]:
     return scripts
 
 
+def turn_settings(manager: ChatManager, column: Column, bot: ChatBOT) -> dict[str, Any]:
+    """The settings a column's turn would use: its own settings, and the manager's system prompt when the
+    model has one and the column sets none (as the manager's turns do)."""
+    settings = dict(column.settings)
+    if manager.system_prompt and "system_prompt" in bot.settings_spec() and "system_prompt" not in settings:
+        settings["system_prompt"] = manager.system_prompt
+    return settings
+
+
 def run_batch(
     manager: ChatManager,
     prompts: Sequence[str | Sequence[str]],
@@ -45,42 +63,274 @@ def run_batch(
     stop_event: threading.Event | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     timeout: float | None = None,
+    samples: int = 1,
+    judge: Any = None,
+    judge_template: str | None = None,
+    on_judgment: Callable[[dict[str, Any]], None] | None = None,
+    max_in_flight: int = MAX_IN_FLIGHT,
 ) -> pd.DataFrame:
     """Send each prompt, or each multi-turn script (a list of prompts sent one after another in one
     conversation), to every column that can answer, and collect the replies.
 
-    fresh_history: each prompt/script starts from empty histories, and the columns' histories from before the
-        run are put back afterwards (also when it is stopped or fails), so the user's conversation is kept.
-        With False, everything is sent on top of the current conversation and stays in it.
+    fresh_history: each prompt/script is its own conversation, from an empty history, and the columns'
+        conversations are left untouched. Every (column, script, sample) conversation runs at once (up to
+        `max_in_flight` requests in flight), so a model that batches requests decodes them together.
+        With False, the prompts are sent one by one on top of the current conversation, through the columns
+        (shown in the widget), and stay in it.
     stop_event: set it to stop: the replies in progress are cut (status "cancelled") and the rest is skipped.
-        Pressing Stop in the widget (`manager.stop()`) has the same effect.
-    on_progress: called with (done, total) turns: (0, total) first, then after each turn.
-    timeout: seconds a turn may take; columns still answering then are stopped (status "timeout") and the
-        batch goes on.
+    on_progress: called with (done, total) turns (a turn is done when every column answered it): (0, total)
+        first, then as turns finish.
+    timeout: seconds one reply may take; a reply still going then is stopped (status "timeout") and the batch
+        goes on.
+    samples: answer each prompt k times per column, with the `seed` setting 0..k-1 (reproducible; columns
+        whose model has no seed setting answer unseeded). Rows gain their `sample`.
+    judge: a judge (as for `ChatZooWidget.judge`: a column name, alias, path, URL, ChatBOT or dict): every
+        finished turn's pairs are judged in both orders (`judge_template` replaces MT-Bench's text). The rows
+        gain `judge_verdicts` ({other column: "win", "loss", "tie" or None for a failed judgment}) and
+        `judge_score` (wins + half the ties over the pairs judged); `df.attrs["judgments"]` holds the records,
+        and `on_judgment(record)` is called for each.
 
-    Returns one row per reply: script (index), prompt, turn (within its script), column, model, settings,
-    reply, new_tokens, prompt_tokens, time_to_first_token, tokens_per_second, total_time, finish_reason,
-    status ("done", "cancelled", "timeout" or "error") and error. `df.attrs` has done, total and stopped.
-    Raises BusyError when columns are answering already, ValueError for bad prompts.
+    Returns one row per reply, sorted by script, sample, turn and column: script (index), prompt, turn (within
+    its script), sample, column, model, settings, reply, new_tokens, prompt_tokens, time_to_first_token,
+    tokens_per_second, total_time, finish_reason, status ("done", "cancelled", "timeout" or "error") and error.
+    `df.attrs` has done, total and stopped. Raises BusyError when columns are answering already, ValueError for
+    bad prompts, samples or template, RuntimeError when the judge cannot load.
     """
     scripts = _scripts(prompts)
-    total = sum(len(s) for s in scripts)
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise ValueError(f"samples must be a whole number >= 1, got {samples!r}")
+    if not fresh_history and (samples > 1 or judge is not None):
+        raise ValueError("samples and judge need fresh_history=True (each sample is its own conversation)")
+    check_template(judge_template)
     stop_event = stop_event or threading.Event()
     manager.refuse_if_busy("start a batch run")
-    saved = manager.histories() if fresh_history else None
+    if not fresh_history:
+        return _through_manager(manager, scripts, stop_event, on_progress, timeout)
+    pair_judge = None
+    if judge is not None:
+        source = judge_source(judge, manager)
+        try:
+            bot = source.load()
+        except Exception as exc:
+            raise RuntimeError(f"the judge {source.name} could not load: {format_error(exc)}") from None
+        pair_judge = PairJudge(bot, source.name, template=judge_template, settings=source.settings, timeout=timeout)
+    return _BatchRunner(manager, scripts, samples, stop_event, on_progress, timeout, pair_judge, on_judgment,
+                        max_in_flight).run()
+
+
+class _BatchRunner:
+    """The concurrent batch: one task per (column, script, sample) conversation on a bounded thread pool, plus
+    the judge's requests for each turn as soon as every column answered it."""
+
+    def __init__(self, manager, scripts, samples, stop_event, on_progress, timeout, judge, on_judgment,
+                 max_in_flight):
+        self.manager, self.scripts, self.samples = manager, scripts, samples
+        self.stop_event, self.timeout, self.judge = stop_event, timeout, judge
+        self.on_progress = on_progress or (lambda done, total: None)
+        self.on_judgment = on_judgment or (lambda rec: None)
+        self.columns = [c for c in manager.columns.values() if c.status != "error"]
+        if not self.columns:
+            raise RuntimeError("no column can answer: add a model first" if not manager.columns
+                               else "no column can answer: every model failed to load")
+        self.total = sum(len(s) for s in scripts) * samples
+        self.stops = StopSet()
+        self.deadlines: dict[threading.Event, float] = {}
+        self.timed_out: set[threading.Event] = set()
+        self.rows: list[dict[str, Any]] = []
+        self.judgments: list[dict[str, Any]] = []
+        self.left = {(s, k, t): len(self.columns) for s, script in enumerate(scripts) for k in range(samples)
+                     for t in range(len(script))}
+        self.group_rows: dict[tuple, list[dict[str, Any]]] = {}
+        self.skipped: set[tuple] = set()  # turns some column did not answer (stopped, removed): not counted
+        self.done = 0
+        self.stopped = False
+        self.lock = threading.Lock()
+        self.futures: list[Future] = []
+        self.pool = ThreadPoolExecutor(max_workers=max(1, max_in_flight), thread_name_prefix="chatzoo-batch")
+        self.run_id = uuid.uuid4().hex[:8]
+
+    def run(self) -> pd.DataFrame:
+        self.on_progress(0, self.total)
+        try:
+            for s in range(len(self.scripts)):  # in prompt order, every column at once
+                for k in range(self.samples):
+                    for order, column in enumerate(self.columns):
+                        self._submit(self._conversation, column, order, s, k)
+            self._watch()
+        except BaseException:  # e.g. KeyboardInterrupt: leave no request running
+            self.stopped = True
+            self.stops.stop()
+            raise
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        return self._frame()
+
+    def _submit(self, fn, *args) -> None:
+        with self.lock:
+            self.futures.append(self.pool.submit(fn, *args))
+
+    def _watch(self) -> None:
+        """Wait for every task; pass a stop on to the requests in flight; stop the replies that are late."""
+        while True:
+            with self.lock:
+                pending = [f for f in self.futures if not f.done()]
+            if not pending:
+                return
+            if self.stop_event.is_set() and not self.stops.stopped.is_set():
+                self.stopped = True
+                self.stops.stop()
+            now = time.monotonic()
+            with self.lock:
+                late = [ev for ev, end in self.deadlines.items() if now >= end]
+                for ev in late:
+                    del self.deadlines[ev]
+                    self.timed_out.add(ev)
+            for ev in late:
+                ev.set()
+            wait_futures(pending, timeout=0.02, return_when=FIRST_COMPLETED)
+
+    def _conversation(self, column: Column, order: int, s: int, k: int) -> None:
+        script = self.scripts[s]
+        answered = 0
+        try:
+            try:
+                bot = column.load.result()
+            except Exception as exc:  # a model that failed to load: an error row for each of its turns
+                for t, prompt in enumerate(script):
+                    self._row(column, order, s, k, t, prompt, [], "",
+                              ReplyStats(finish_reason="error", error=format_error(exc)), {}, "error")
+                    answered = t + 1
+                return
+            history: list[dict[str, Any]] = []
+            for t, prompt in enumerate(script):
+                if self.stops.stopped.is_set() or column.removed:
+                    return
+                history.append({"role": "HUMAN", "content": prompt, "turn": t})
+                settings = turn_settings(self.manager, column, bot)
+                if self.samples > 1 and "seed" in bot.settings_spec():
+                    settings["seed"] = k
+                before = model_query(history)[:-1]
+                text, stats, status = self._ask(bot, model_query(history), settings)
+                shown = self.manager.effective_settings(column)
+                if "seed" in settings:
+                    shown["seed"] = settings["seed"]
+                history.append({"role": "BOT", "content": text, "turn": t, "stats": stats.to_dict()})
+                self._row(column, order, s, k, t, prompt, before, text, stats, shown, status,
+                          system_prompt=settings.get("system_prompt", ""))
+                answered = t + 1
+                if status == "cancelled":
+                    self.stopped = True
+                    return
+        finally:
+            for t in range(answered, len(script)):  # turns left unanswered still close their group
+                self._finish_group((s, k, t), answered=False)
+
+    def _ask(self, bot: ChatBOT, query: list[dict[str, str]], settings: dict[str, Any]):
+        """One reply -> (text, stats, status); never raises."""
+        ev = self.stops.new()
+        if self.timeout is not None:
+            with self.lock:
+                self.deadlines[ev] = time.monotonic() + self.timeout
+        stream = None
+        try:
+            stream = bot.stream(query, stop_event=ev, **settings)
+            stream.consume()
+            stats = stream.stats
+        except Exception as exc:  # the error stays in this row; the others go on
+            stats = stream.stats if stream is not None else ReplyStats()
+            stats.finish_reason = "error"
+            stats.error = stats.error or format_error(exc)
+        finally:
+            self.stops.done(ev)
+            with self.lock:
+                self.deadlines.pop(ev, None)
+                timed_out = ev in self.timed_out
+                self.timed_out.discard(ev)
+        reason = stats.finish_reason
+        if reason == "cancelled":
+            status = "timeout" if timed_out else "cancelled"
+        else:
+            status = "error" if reason == "error" else "done"
+        return (stream.text if stream is not None else ""), stats, status
+
+    def _row(self, column: Column, order: int, s: int, k: int, t: int, prompt: str, before: list, text: str,
+             stats: ReplyStats, settings: dict[str, Any], status: str, system_prompt: str = "") -> None:
+        st = stats.to_dict()
+        row = {"script": s, "prompt": prompt, "turn": t, "sample": k, "column": column.name, "model": column.model,
+               "settings": settings, "reply": text, **{key: st.get(key) for key in STAT_FIELDS},
+               "status": status, "error": st.get("error"), "_order": order, "_cid": column.id}
+        record = {"id": column.id, "name": column.name, "model": column.model, "settings": dict(settings),
+                  "system_prompt": system_prompt, "label": None, "turn": t, "prompt": prompt, "history": before,
+                  "reply": text, "stats": st, "status": status}
+        with self.lock:
+            self.rows.append(row)
+            self.group_rows.setdefault((s, k, t), []).append(record)
+        self._finish_group((s, k, t), answered=True)
+
+    def _finish_group(self, key: tuple, answered: bool) -> None:
+        """One column is through with turn `key`; when every column is, count it and judge its pairs."""
+        with self.lock:
+            self.left[key] -= 1
+            if not answered:
+                self.skipped.add(key)
+            if self.left[key] != 0 or key in self.skipped:
+                return
+            self.done += 1
+            done = self.done
+            records = sorted(self.group_rows.get(key, []), key=lambda r: [c.id for c in self.columns].index(r["id"]))
+        self.on_progress(done, self.total)
+        if self.judge is None or self.stops.stopped.is_set():
+            return
+        s, k, t = key
+        good = [r for r in records if r["status"] == "done" and r["reply"].strip()]
+        for a, b in itertools.combinations(good, 2):
+            job = PairJob(f"batch-{self.run_id}-{s}-{k}", t, a, b, a["prompt"], source="batch",
+                          extra={"script": s, "sample": k})
+            for task in pair_tasks(self.judge, job, self.stops, self._judged):
+                self._submit(task)
+
+    def _judged(self, record: dict[str, Any]) -> None:
+        record["columns"] = [{key: v for key, v in c.items() if key != "status"} for c in record["columns"]]
+        with self.lock:
+            self.judgments.append(record)
+        self.on_judgment(record)
+
+    def _frame(self) -> pd.DataFrame:
+        rows = sorted(self.rows, key=lambda r: (r["script"], r["sample"], r["turn"], r["_order"]))
+        extra: list[str] = []
+        if self.judge is not None:
+            extra = ["judge_verdicts", "judge_score"]
+            verdicts: dict[tuple, dict[str, str | None]] = {}
+            for j in self.judgments:
+                for me, other in ((j["a"], j["b"]), (j["b"], j["a"])):
+                    v = j["verdict"]
+                    verdicts.setdefault((j["script"], j["sample"], j["turn"], me), {})[other] = (
+                        None if v is None else "tie" if v == "tie" else "win" if v == me else "loss")
+            for r in rows:
+                mine = verdicts.get((r["script"], r["sample"], r["turn"], r["column"]), {})
+                r["judge_verdicts"] = mine
+                scored = [v for v in mine.values() if v is not None]
+                r["judge_score"] = ((sum(v == "win" for v in scored) + 0.5 * sum(v == "tie" for v in scored))
+                                    / len(scored)) if scored else None
+        df = pd.DataFrame(rows, columns=BATCH_COLUMNS + extra)
+        df.attrs.update(done=self.done, total=self.total, stopped=self.stopped or self.stop_event.is_set())
+        if self.judge is not None:
+            df.attrs["judgments"] = list(self.judgments)
+        return df
+
+
+def _through_manager(manager: ChatManager, scripts: list[list[str]], stop_event: threading.Event,
+                     on_progress: Callable[[int, int], None] | None, timeout: float | None) -> pd.DataFrame:
+    """fresh_history=False: the prompts go through the columns one by one, on top of their conversation."""
+    total = sum(len(s) for s in scripts)
     rows: list[dict[str, Any]] = []
     done, stopped = 0, False
     try:
         if on_progress:
             on_progress(0, total)
         for s_index, script in enumerate(scripts):
-            if stopped or stop_event.is_set():
-                stopped = True
-                break
-            if fresh_history:
-                manager.set_histories({}, default=[])
             for t_index, prompt in enumerate(script):
-                if stop_event.is_set():
+                if stopped or stop_event.is_set():
                     stopped = True
                     break
                 targets = manager.send(prompt)
@@ -95,23 +345,20 @@ def run_batch(
                         status = "timeout" if column.id in timed_out else "cancelled"
                     else:
                         status = "error" if reason == "error" else "done"
-                    rows.append({"script": s_index, "prompt": prompt, "turn": t_index, "column": column.name,
-                                 "model": column.model, "settings": manager.effective_settings(column),
-                                 "reply": entry["content"], **{k: stats.get(k) for k in BATCH_COLUMNS[7:13]},
-                                 "status": status, "error": stats.get("error")})
+                    rows.append({"script": s_index, "prompt": prompt, "turn": t_index, "sample": 0,
+                                 "column": column.name, "model": column.model,
+                                 "settings": manager.effective_settings(column), "reply": entry["content"],
+                                 **{k: stats.get(k) for k in STAT_FIELDS}, "status": status,
+                                 "error": stats.get("error")})
                     if status == "cancelled":
                         stopped = True  # stopped by stop_event, or by the user's Stop
                 done += 1
                 if on_progress:
                     on_progress(done, total)
-                if stopped:
-                    break
     finally:
-        if manager.busy:  # an exception mid-turn: do not leave replies running into restored histories
+        if manager.busy:  # an exception mid-turn: do not leave replies running
             manager.stop()
             manager.wait(30)
-        if saved is not None:
-            manager.set_histories(saved, default=[])
     df = pd.DataFrame(rows, columns=BATCH_COLUMNS)
     df.attrs.update(done=done, total=total, stopped=stopped)
     return df
@@ -136,8 +383,9 @@ class BatchRun:
     """`run_batch` in a background thread, for the widget: read `progress`, call `stop()`, get `result`.
 
     `on_update()` is called (from the worker thread) whenever `progress` changes, so the widget can sync it.
-    `votes` (a VoteBook) is suspended while the batch runs: no votes on batch replies, and the conversation on
-    screen keeps its id (and arena order) when its histories come back. `options` go to `run_batch`.
+    With `fresh_history=False` the prompts land in the conversation, so `votes` (a VoteBook) is suspended while
+    the batch runs: no votes on batch replies. `options` go to `run_batch`; with a judge, `progress` also
+    counts the pairs judged ("judged").
     """
 
     def __init__(self, manager: ChatManager, prompts: Sequence[str | Sequence[str]], *,
@@ -146,18 +394,26 @@ class BatchRun:
         if manager.busy:
             raise BusyError("cannot start a batch run while columns are still answering: wait or press Stop")
         self.manager = manager
-        self.votes = votes
+        self.votes = votes if not options.get("fresh_history", True) else None
         self.stop_event = threading.Event()
         self.on_update = on_update or (lambda: None)
         self.result: pd.DataFrame | None = None
         self.error: str | None = None
         self.progress: dict[str, Any] = {"running": True, "done": 0, "total": 0, "stopped": False, "error": None}
+        if options.get("judge") is not None:
+            self.progress["judged"] = 0
+            user_hook = options.get("on_judgment") or (lambda rec: None)
+            options["on_judgment"] = lambda rec: (user_hook(rec), self._judged())
         self.thread = threading.Thread(target=self._run, args=(list(prompts), options), daemon=True,
                                        name="chatzoo-batch")
         self.thread.start()
 
     def _progress(self, done: int, total: int) -> None:
         self.progress = {**self.progress, "done": done, "total": total}
+        self.on_update()
+
+    def _judged(self) -> None:
+        self.progress = {**self.progress, "judged": self.progress.get("judged", 0) + 1}
         self.on_update()
 
     def _run(self, prompts: list, options: dict[str, Any]) -> None:

@@ -57,6 +57,38 @@ def _records(votes: Any) -> list[Mapping[str, Any]]:
     return list(votes.votes if hasattr(votes, "votes") else votes)
 
 
+SOURCES = ("votes", "judge", "both")
+
+
+def judgment_votes(judgments: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Judge verdicts as vote-like records of their two columns: one battle per pair (errors are left out)."""
+    out = []
+    for j in judgments:
+        if j.get("verdict") is None or j.get("error"):
+            continue
+        tie = j["verdict"] == "tie"
+        out.append({"conversation": j.get("conversation"), "turn": j.get("turn"), "choice": j["verdict"],
+                    "outcome": "tie" if tie else "best", "winner": None if tie else j["verdict"],
+                    "columns": [{"name": c["name"], "model": c.get("model", "")} for c in j["columns"]]
+                    if j.get("columns") else [{"name": j["a"]}, {"name": j["b"]}],
+                    "timestamp": j.get("timestamp"), "judge": j.get("judge")})
+    return out
+
+
+def battle_records(votes: Any = (), judgments: Iterable[Mapping[str, Any]] = (), source: str = "votes") -> list:
+    """The records a leaderboard ranks: people's votes, the judge's verdicts, or both (in time order)."""
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {', '.join(map(repr, SOURCES))}, got {source!r}")
+    people = _records(votes) if source in ("votes", "both") else []
+    judged = judgment_votes(judgments or []) if source in ("judge", "both") else []
+    if source != "both":
+        return list(people) + judged
+    # Elo is sequential: merge by time (ISO timestamps sort as text), votes first on a tie
+    merged = [(str(r.get("timestamp") or ""), 0, i, r) for i, r in enumerate(people)]
+    merged += [(str(r.get("timestamp") or ""), 1, i, r) for i, r in enumerate(judged)]
+    return [r for *_, r in sorted(merged, key=lambda t: t[:3])]
+
+
 def _encode(table: pd.DataFrame) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     names = list(dict.fromkeys(list(table["a"]) + list(table["b"])))
     index = {n: i for i, n in enumerate(names)}
@@ -167,8 +199,10 @@ def bradley_terry(table: pd.DataFrame, prior: float = 1.0) -> dict[str, float]:
 
 # ----- the leaderboard ----------------------------------------------------------------------------
 def leaderboard(
-    votes: Any,
+    votes: Any = (),
     *,
+    judgments: Iterable[Mapping[str, Any]] | None = None,
+    source: str = "votes",
     k: float = 4.0,
     start: float = 1000.0,
     bt_prior: float = 1.0,
@@ -179,9 +213,14 @@ def leaderboard(
 ) -> pd.DataFrame:
     """Rank the contestants of `votes` (a list of vote records or a VoteBook), best first.
 
+    source: "votes" (people's votes, the default), "judge" (the verdicts in `judgments`: one battle per pair,
+        a win when both orders agreed, else a tie) or "both".
+
     Columns: contestant, model, elo, elo_lo, elo_hi, bt, bt_lo, bt_hi, wins, losses, ties, battles (counts are
     battles, not votes). `df.attrs["method"]` states the parameters, the anchors and how the intervals were made.
     """
+    votes = battle_records(votes, judgments or [], source)
+    judged = sum(1 for r in votes if "judge" in r)
     if sort_by not in ("bt", "elo"):
         raise ValueError(f"sort_by must be 'bt' or 'elo', got {sort_by!r}")
     if not 0 < ci < 1:
@@ -199,7 +238,9 @@ def leaderboard(
         "ci": {"level": ci, "rounds": rounds, "seed": seed,
                "kind": "percentile bootstrap over battles resampled with replacement (Elo replayed in time order)"},
         "sorted_by": sort_by,
-        "votes": len(_records(votes)),
+        "source": source,
+        "votes": len(votes) - judged,
+        "judgments": judged,
         "battle_count": len(table),
     }
     if table.empty:

@@ -5,7 +5,8 @@ The .json export is a versioned document that `load` validates and `restore` put
     {"format": "chatzoo-widget/comparison", "version": 1, "exported_at": ISO time, "system_prompt": str,
      "conversation": id of the conversation the histories belong to,
      "columns": [{"name", "model", "settings", "history": [{"role", "content", "turn", "stats"}]}],
-     "votes": [vote records], "thumbs": [thumb records], "arena": Arena.state() or null}
+     "votes": [vote records], "thumbs": [thumb records], "judgments": [judgment records (judge.py)],
+     "arena": Arena.state() or null}
 
 .jsonl and .csv hold the flat table of `to_dataframe` (one reply a row), for analysis; they are not reloadable.
 """
@@ -117,7 +118,8 @@ def to_dataframe(manager: ChatManager | None = None, votes: Any = None, arena: A
 
 # ----- the document -------------------------------------------------------------------------------
 def comparison_document(manager: ChatManager | None = None, votes: Any = None, arena: Arena | None = None, *,
-                        thumbs: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+                        thumbs: Sequence[Mapping[str, Any]] | None = None,
+                        judgments: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """The versioned JSON document of a comparison (see the module docstring)."""
     vote_list, thumb_list, conversation, book_arena = _split(votes)
     if thumbs is not None:
@@ -137,6 +139,7 @@ def comparison_document(manager: ChatManager | None = None, votes: Any = None, a
         "columns": columns,
         "votes": vote_list,
         "thumbs": thumb_list,
+        "judgments": [dict(j) for j in judgments or []],
         "arena": arena.state() if arena is not None else None,
     }
 
@@ -186,7 +189,8 @@ def _write_atomic(path: pathlib.Path, text: str) -> None:
 
 
 def export(path: str | os.PathLike, manager: ChatManager | None = None, votes: Any = None,
-           arena: Arena | None = None, *, thumbs: Sequence[Mapping[str, Any]] | None = None) -> pathlib.Path:
+           arena: Arena | None = None, *, thumbs: Sequence[Mapping[str, Any]] | None = None,
+           judgments: Sequence[Mapping[str, Any]] | None = None) -> pathlib.Path:
     """Write the comparison to `path`; the extension picks the format:
 
     .json  the versioned document (reload with `load`, put back with `restore`);
@@ -198,7 +202,7 @@ def export(path: str | os.PathLike, manager: ChatManager | None = None, votes: A
     """
     target, ext = _target(path)
     if ext == ".json":
-        doc = _jsonable(comparison_document(manager, votes, arena, thumbs=thumbs))
+        doc = _jsonable(comparison_document(manager, votes, arena, thumbs=thumbs, judgments=judgments))
         text = json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
     else:
         table = to_dataframe(manager, votes, arena, thumbs=thumbs)
@@ -258,10 +262,22 @@ def validate(doc: Any, source: str = "document") -> dict[str, Any]:
         raise ValueError(f"{source}.thumbs: expected list, got {type(thumbs).__name__}")
     for i, t in enumerate(thumbs):
         _need(t, f"{source}: thumbs[{i}]", {"conversation": str, "turn": int, "column": str, "value": int})
+    judgments = doc.get("judgments") or []
+    if not isinstance(judgments, list):
+        raise ValueError(f"{source}.judgments: expected list, got {type(judgments).__name__}")
+    for i, j in enumerate(judgments):
+        where = f"{source}: judgments[{i}]"
+        _need(j, where, {"conversation": str, "turn": int, "a": str, "b": str, "orders": list, "rationales": list,
+                         "judge": str})
+        if j.get("verdict") not in (None, "tie", j["a"], j["b"]):
+            raise ValueError(f"{where}.verdict: {j.get('verdict')!r} is neither of its columns "
+                             f"({j['a']}, {j['b']}), 'tie' nor null")
     out = dict(doc)
     out["votes"] = [_complete_vote(v) for v in doc["votes"]]
     out.setdefault("thumbs", [])
     out["thumbs"] = thumbs
+    out["judgments"] = [{"error": None, "columns": [], "prompt": "", "labels": {}, "blind": False,
+                         "timestamp": None, **j} for j in judgments]
     out.setdefault("system_prompt", "")
     out.setdefault("conversation", None)
     out.setdefault("arena", None)
@@ -295,9 +311,10 @@ def load(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def restore(document: Mapping[str, Any], manager: ChatManager, votes: VoteBook | None = None, *,
-            timeout: float | None = 600) -> None:
+            timeout: float | None = 600, judges: Any = None) -> None:
     """Put a loaded comparison back: columns (added when no column has that name; settings set), histories,
-    system prompt, and the votes and thumbs into `votes` (the current conversation continues).
+    system prompt, the votes and thumbs into `votes` (the current conversation continues), and the judgments
+    into `judges` (a JudgeBook).
 
     Refuses (BusyError) while columns are answering. Added columns load their model as usual. An arena gets a
     fresh order for the restored conversation (revealed when it was voted on already).
@@ -321,6 +338,8 @@ def restore(document: Mapping[str, Any], manager: ChatManager, votes: VoteBook |
         votes.votes.extend(v for v in doc["votes"] if (v["conversation"], v["turn"]) not in known)
         known_t = {(t["conversation"], t["turn"], t["column"]) for t in votes.thumbs}
         votes.thumbs.extend(t for t in doc["thumbs"] if (t["conversation"], t["turn"], t["column"]) not in known_t)
+        if judges is not None:
+            judges.add(doc["judgments"])
         if doc.get("conversation"):
             votes.set_conversation(doc["conversation"])
             # Saved arena rounds name columns by id, which another session does not share: the restored
@@ -331,8 +350,11 @@ def restore(document: Mapping[str, Any], manager: ChatManager, votes: VoteBook |
 
 # ----- preference pairs ---------------------------------------------------------------------------
 
-def preference_pairs(votes: Any, *, metadata: bool = False) -> list[dict[str, Any]]:
-    """DPO rows in TRL's conversational preference format, one per (chosen, rejected) pair of each "best" vote:
+def preference_pairs(votes: Any = (), *, metadata: bool = False, judgments: Sequence[Mapping[str, Any]] = (),
+                     source: str = "votes") -> list[dict[str, Any]]:
+    """DPO rows in TRL's conversational preference format, one per (chosen, rejected) pair of each "best" vote
+    (source "votes"), of each judge verdict with a winner (source "judge": a win both orders agreed on; ties
+    give none), or of both ("both"):
 
         {"prompt": [{"role": "system"|"user"|"assistant", "content": ...}, ...],
          "chosen": [{"role": "assistant", "content": best reply}],
@@ -341,9 +363,21 @@ def preference_pairs(votes: Any, *, metadata: bool = False) -> list[dict[str, An
     The prompt is the winning column's conversation before the reply (its system prompt, earlier turns, then
     the prompt voted on). In a multi-turn conversation the rejected reply was written after its own column's
     earlier turns. "tie" and "bad" votes, and pairs of identical replies, give no rows. With `metadata`, each
-    row also has conversation, turn, chosen_column/model and rejected_column/model.
+    row also has conversation, turn, chosen_column/model, rejected_column/model and source ("vote" or the
+    judge's name).
     """
+    from .leaderboard import SOURCES
+
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {', '.join(map(repr, SOURCES))}, got {source!r}")
     vote_list, _, _, _ = _split(votes)
+    if source == "judge":
+        vote_list = []
+    if source in ("judge", "both"):
+        vote_list = vote_list + [
+            {"conversation": j["conversation"], "turn": j["turn"], "choice": j["verdict"], "outcome": "best",
+             "winner": j["verdict"], "prompt": j.get("prompt") or "", "columns": j["columns"], "judge": j["judge"]}
+            for j in judgments if j.get("verdict") not in (None, "tie") and not j.get("error") and j.get("columns")]
     rows = []
     for vote in vote_list:
         outcome = vote.get("outcome") or ("best" if vote["choice"] not in ("tie", "bad") else vote["choice"])
@@ -364,18 +398,19 @@ def preference_pairs(votes: Any, *, metadata: bool = False) -> list[dict[str, An
             if metadata:
                 row.update(conversation=vote["conversation"], turn=vote["turn"], chosen_column=best["name"],
                            chosen_model=best.get("model", ""), rejected_column=other["name"],
-                           rejected_model=other.get("model", ""))
+                           rejected_model=other.get("model", ""), source=vote.get("judge") or "vote")
             rows.append(row)
     return rows
 
 
-def export_preference_pairs(path: str | os.PathLike, votes: Any, *, metadata: bool = False) -> pathlib.Path:
+def export_preference_pairs(path: str | os.PathLike, votes: Any = (), *, metadata: bool = False,
+                            judgments: Sequence[Mapping[str, Any]] = (), source: str = "votes") -> pathlib.Path:
     """Write `preference_pairs(votes)` as .jsonl (one row a line, what `datasets.load_dataset("json")` reads)
     or .json (a list). Same errors as `export` for other extensions or a missing folder."""
     target, ext = _target(path)
     if ext == ".csv":
         raise ValueError("preference pairs hold lists of messages: export them to .jsonl or .json, not .csv")
-    rows = preference_pairs(votes, metadata=metadata)
+    rows = preference_pairs(votes, metadata=metadata, judgments=judgments, source=source)
     text = ("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows) if ext == ".jsonl"
             else json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
     _write_atomic(target, text)

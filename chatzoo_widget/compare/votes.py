@@ -149,7 +149,12 @@ class VoteBook:
             return {"conversation": self.conversation_id, "turn": turn, "prompt": prompt, "columns": columns}
 
     def _column_record(self, col: Mapping[str, Any]) -> dict[str, Any]:
-        history = col["history"]
+        return self.column_record(col, len(col["history"]) - 1)
+
+    def column_record(self, col: Mapping[str, Any], index: int) -> dict[str, Any]:
+        """What a vote or a judgment keeps of one reply: the column `col` (a snapshot entry), its BOT entry at
+        history position `index`, and what the model saw before it, so the record stands alone."""
+        history = col["history"][: index + 1]
         reply = history[-1]
         return {
             "id": col["id"],
@@ -176,9 +181,24 @@ class VoteBook:
     def _blind(self) -> bool:
         return self.arena is not None and self.arena.blind(self.conversation_id)
 
+    def is_blind(self, conversation: str | None = None) -> bool:
+        """True while the names of `conversation` (default: the current one) are hidden in an arena."""
+        return self.arena is not None and self.arena.blind(conversation or self.conversation_id)
+
     def _shown_name(self, col: Mapping[str, Any]) -> str:
         """The name the user sees: the arena label while blind (messages must not give the models away)."""
         return (self._label(col["id"]) or col["name"]) if self._blind() else col["name"]
+
+    shown_name = _shown_name
+
+    def label(self, column_id: str) -> str | None:
+        """The column's arena label in the current conversation (None outside an arena)."""
+        return self._label(column_id)
+
+    @property
+    def suspended_now(self) -> bool:
+        """True while a batch run has the manager (votes, thumbs and judging wait)."""
+        return bool(self._suspended)
 
     def _label(self, column_id: str) -> str | None:
         if self.arena is None:
