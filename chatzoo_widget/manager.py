@@ -1,9 +1,11 @@
-"""The kernel-side manager: columns, their bots, histories and settings, and all scheduling.
+"""The kernel-side manager: columns, their histories and settings, and the turns they answer.
 
 It knows nothing about widgets. It reports through two callbacks: `on_event(msg)` for streaming events
 (turn_start, delta, turn_end, turn_error; the widget forwards them as custom messages) and `on_change()` when the
-columns' state changed (the widget re-syncs `snapshot()`). Every model load and every generation runs in a worker
-thread, never on the caller's thread, so the notebook stays usable while models write.
+columns' state changed (the widget re-syncs `snapshot()`). Models come from the kernel's model pool
+(`engine.pool`), which shares one bot per checkpoint; decoding is the bot's business (a local model's scheduler
+batches every column's request together). Every model load and every turn runs in a worker thread, never on the
+caller's thread, so the notebook stays usable while models write.
 """
 
 from __future__ import annotations
@@ -12,20 +14,14 @@ import itertools
 import os
 import threading
 import time
-import weakref
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from .bots.base import ChatBOT, ReplyStats
+from .engine.pool import POOL, Lease, ModelPool
 
 FLUSH_INTERVAL = 1 / 25  # seconds between delta messages of one column: at most 25 a second, under the 30 budget
-
-
-# Load key -> bot future, shared by every column of every widget in the kernel: columns of one checkpoint (and
-# load options) share one copy of the weights, which is freed once no column holds it.
-_SHARED_BOTS: "weakref.WeakValueDictionary[Any, Future]" = weakref.WeakValueDictionary()
-_SHARED_LOCK = threading.Lock()
 
 
 class BusyError(RuntimeError):
@@ -34,9 +30,11 @@ class BusyError(RuntimeError):
 
 @dataclass(eq=False)  # compared and hashed by identity: the manager keeps a set of active turns
 class Turn:
-    """One column's reply in progress."""
+    """One column's reply in progress: the turn is handed what its model is asked, never reads the history."""
 
     index: int
+    query: list[dict[str, str]]  # the history the model sees, ending with the prompt to answer
+    settings: dict[str, Any]  # the column's settings when the prompt was sent
     stop_event: threading.Event = field(default_factory=threading.Event)
     pending: str = ""  # deltas not yet sent to the front end
     text: str = ""
@@ -49,13 +47,18 @@ class Column:
     id: str
     name: str
     model: str  # what the user named: alias, path, URL or bot name (never an API key)
-    load: Future  # resolves to the ChatBOT
+    lease: Lease  # this column's hold on its bot in the model pool
     settings: dict[str, Any] = field(default_factory=dict)  # the user's overrides, validated once loaded
     history: list[dict[str, Any]] = field(default_factory=list)
     status: str = "loading"  # loading | ready | generating | error
     error: str | None = None
     turn: Turn | None = None
     removed: bool = False
+
+    @property
+    def load(self) -> Future:
+        """Resolves to the column's ChatBOT (or its load error)."""
+        return self.lease.future
 
     @property
     def bot(self) -> ChatBOT | None:
@@ -111,6 +114,7 @@ class ChatManager:
         on_change: Callable[[], None] | None = None,
         loader: Callable[..., ChatBOT] | None = None,
         flush_interval: float = FLUSH_INTERVAL,
+        pool: ModelPool | None = None,
     ):
         self.on_event = on_event or (lambda msg: None)
         self.on_change = on_change or (lambda: None)
@@ -120,7 +124,7 @@ class ChatManager:
         self.system_prompt = ""
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
-        self._load_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="chatzoo-load")
+        self._pool = pool or POOL
         self._flusher: threading.Thread | None = None
         self._active: set[Turn] = set()  # turns whose thread has not finished reporting yet
 
@@ -133,7 +137,7 @@ class ChatManager:
                 id=f"c{os.urandom(6).hex()}",  # opaque: a blind page must not learn the add order
                 name=self._unique_name(name),
                 model=model if isinstance(model, str) else model.name,
-                load=self._bot_future(model, load_options),
+                lease=self._lease(model, load_options),
                 settings=dict(settings),
             )
             self.columns[column.id] = column
@@ -183,23 +187,16 @@ class ChatManager:
             candidate, n = f"{name} ({n})", n + 1
         return candidate
 
-    def _bot_future(self, model: Any, load_options: dict[str, Any]) -> Future:
+    def _lease(self, model: Any, load_options: dict[str, Any]) -> Lease:
         if isinstance(model, ChatBOT):
-            fut: Future = Future()
-            fut.set_result(model)
-            return fut
+            return self._pool.adopt(model)
         if self._loader is not None:
             loader, key = self._loader, (id(self._loader), model, tuple(sorted(load_options.items())))
         else:
             from . import registry  # lazy: imports transformers only when a model is loaded
 
             loader, key = registry.load_bot, registry.bot_key(model, **load_options)
-        with _SHARED_LOCK:
-            fut = _SHARED_BOTS.get(key)
-            if fut is None or (fut.done() and fut.exception()):  # retry a failed load
-                fut = self._load_pool.submit(load_quietly, loader, model, **load_options)
-                _SHARED_BOTS[key] = fut
-        return fut
+        return self._pool.acquire(key, lambda: load_quietly(loader, model, **load_options))
 
     def _loaded(self, column_id: str) -> None:
         with self._lock:
@@ -226,6 +223,7 @@ class ChatManager:
             if column.turn:
                 column.turn.stop_event.set()
             del self.columns[column.id]
+        column.lease.release()  # the last holder's release frees the weights (a turn in flight ends cancelled)
         self.on_change()
 
     def get(self, key: str) -> Column:
@@ -279,7 +277,7 @@ class ChatManager:
             for column in targets:
                 index = sum(1 for e in column.history if e["role"] == "HUMAN")
                 column.history.append({"role": "HUMAN", "content": prompt, "turn": index})
-                self._start(column, index)
+                self._start(column, index, model_query(column.history))
         self.on_change()
         return targets
 
@@ -293,7 +291,7 @@ class ChatManager:
                 raise ValueError("nothing to regenerate: no column has a finished reply")
             for column in targets:
                 column.history.pop()
-                self._start(column, column.history[-1]["turn"])
+                self._start(column, column.history[-1]["turn"], model_query(column.history))
         self.on_change()
         return targets
 
@@ -307,8 +305,8 @@ class ChatManager:
         if busy:
             raise BusyError(f"cannot {what} while {', '.join(busy)} still answering: wait or press Stop")
 
-    def _start(self, column: Column, index: int) -> None:
-        turn = Turn(index=index)
+    def _start(self, column: Column, index: int, query: list[dict[str, str]]) -> None:
+        turn = Turn(index=index, query=query, settings=dict(column.settings))
         column.turn = turn
         self._active.add(turn)
         if column.status == "ready":
@@ -318,25 +316,19 @@ class ChatManager:
         turn.thread.start()
         self._ensure_flusher()
 
-    def _threads_per_column(self) -> int:
-        """Split the CPU cores between the local columns answering at once, so they really overlap."""
-        local = sum(1 for c in self.columns.values() if c.turn is not None and not getattr(c.bot, "remote", False))
-        return max(1, (os.cpu_count() or 1) // max(1, local))
-
     def _run_turn(self, column: Column, turn: Turn) -> None:
         stats = ReplyStats(finish_reason="error")
         try:
             bot = column.load.result()
+            settings = dict(turn.settings)
             with self._lock:
                 if column.status in ("loading", "ready"):
                     column.status = "generating"
-                query = model_query(column.history)
-                settings = dict(column.settings)
                 if self.system_prompt and "system_prompt" in bot.settings_spec() and "system_prompt" not in settings:
                     settings["system_prompt"] = self.system_prompt
             self.on_event({"kind": "turn_start", "column": column.id, "turn": turn.index,
-                           "prompt": query[-1]["content"]})
-            stream = bot.stream(query, stop_event=turn.stop_event, threads=self._threads_per_column(), **settings)
+                           "prompt": turn.query[-1]["content"]})
+            stream = bot.stream(turn.query, stop_event=turn.stop_event, **settings)
             stats = stream.stats
             for delta in stream:
                 with self._lock:
@@ -443,8 +435,12 @@ class ChatManager:
         self.on_change()
 
     def close(self) -> None:
+        """Stop every reply and let go of every column's model (a load others share goes on for them)."""
         self.stop()
-        self._load_pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            columns = list(self.columns.values())
+        for column in columns:
+            column.lease.release()
 
     # ----- state --------------------------------------------------------------------------------
     def snapshot(self) -> list[dict[str, Any]]:

@@ -238,21 +238,6 @@ def test_system_prompt_reaches_bots_that_have_one(rec):
     assert bot.system_prompts == ["Be brief."]
 
 
-def test_concurrent_local_columns_split_the_cores(rec, monkeypatch):
-    seen: dict[str, int] = {}
-
-    class Counting(ScriptedBOT):
-        def stream(self, query, stop_event=None, *, threads=None, **settings):
-            seen[self.name] = threads
-            return super().stream(query, stop_event, threads=threads, **settings)
-
-    monkeypatch.setattr("os.cpu_count", lambda: 4)
-    m, _ = make(rec, Counting("a", delay=0.01), Counting("b", delay=0.01))
-    m.send("q")
-    m.wait(5)
-    assert seen == {"a": 2, "b": 2}
-
-
 def test_bad_model_specs_are_refused_clearly(rec):
     m = ChatManager(on_event=rec)
     with pytest.raises(ValueError, match="unknown keys in model dict"):

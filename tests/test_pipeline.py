@@ -121,11 +121,14 @@ def test_stop_before_start_generates_nothing_more_than_one_token(fresh_bot):
     assert stream.stats.new_tokens <= 1
 
 
-def test_generation_runs_in_a_worker_thread_with_the_given_threads(fresh_bot):
+def test_generation_runs_in_a_worker_thread_and_leaves_the_callers_threads_alone(fresh_bot):
+    import torch
+
+    before = torch.get_num_threads()
     seen = record_generate(fresh_bot)
-    fresh_bot.stream(Q, threads=1, **GREEDY).consume()
+    fresh_bot.stream(Q, **GREEDY).consume()
     assert seen[0]["thread"] is not threading.current_thread()
-    assert seen[0]["num_threads"] == 1
+    assert torch.get_num_threads() == before
 
 
 # ----- statistics ----------------------------------------------------------------------------------

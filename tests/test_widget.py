@@ -100,8 +100,8 @@ def test_python_set_settings_moves_the_slider_state(sent):
 
 
 def test_add_and_remove_columns_from_the_front_end(sent, monkeypatch):
-    monkeypatch.setattr("chatzoo_widget.manager.ChatManager._bot_future",
-                        lambda self, model, opts: _done(ScriptedBOT(model)))
+    monkeypatch.setattr("chatzoo_widget.manager.ChatManager._lease",
+                        lambda self, model, opts: self._pool.adopt(ScriptedBOT(model)))
     w = ChatZooWidget([ScriptedBOT("a")])
     front_end(w, kind="add_model", name="mine", model="some/model")
     assert [c["name"] for c in w.columns] == ["a", "mine"]
@@ -109,14 +109,6 @@ def test_add_and_remove_columns_from_the_front_end(sent, monkeypatch):
     assert "must not be empty" in w.notice
     front_end(w, kind="remove_model", column=w.columns[0]["id"])
     assert [c["name"] for c in w.columns] == ["mine"]
-
-
-def _done(bot):
-    from concurrent.futures import Future
-
-    fut = Future()
-    fut.set_result(bot)
-    return fut
 
 
 def test_clear_regenerate_and_system_prompt(sent):

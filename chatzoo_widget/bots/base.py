@@ -52,6 +52,7 @@ class ReplyStats:
     total_time: float = 0.0
     finish_reason: str = "stop"  # stop | length | cancelled | error
     dropped_turns: int = 0  # oldest turns left out because the history was longer than the context
+    batched: bool | None = None  # decoded in the model's shared batch (False: ran alone; None: not a local model)
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -91,8 +92,6 @@ class GenerationRequest:
     stop_event: threading.Event
     stats: ReplyStats
     clock: StreamClock | None = None
-    # CPU threads the generation may use; the manager splits the cores between columns that run at once.
-    threads: int | None = None
 
 
 class ReplyStream:
@@ -224,13 +223,12 @@ class ChatBOT:
         self,
         query: Sequence[Message],
         stop_event: threading.Event | None = None,
-        *,
-        threads: int | None = None,
         **settings: Any,
     ) -> ReplyStream:
         """Answer the last HUMAN turn of `query`, yielding text deltas in order.
 
-        Setting `stop_event` ends the stream within one token; `threads` caps the CPU threads it uses. After the
+        Setting `stop_event` ends the stream within one token. Calls from many threads at once are safe: a local
+        model decodes them together in one batch (see `chatzoo_widget.engine`). After the
         stream ends, `.text` holds the reply and `.stats` its ReplyStats. Bad queries and settings raise ValueError
         here, before any model work.
         """
@@ -238,7 +236,7 @@ class ChatBOT:
         gen_kwargs, prompt_kwargs, control = self.merge_settings(settings)
         stats = ReplyStats()
         request = GenerationRequest(
-            query, gen_kwargs, prompt_kwargs, control, stop_event or threading.Event(), stats, threads=threads
+            query, gen_kwargs, prompt_kwargs, control, stop_event or threading.Event(), stats
         )
         return ReplyStream(self._run(request), stats)
 
@@ -277,6 +275,10 @@ class ChatBOT:
         return text
 
     last_stats: ReplyStats | None = None
+
+    def close(self) -> None:
+        """Free what the bot holds (its model, a connection, a child process); the model pool calls it when the
+        last column, batch run or server using the bot lets go."""
 
     def describe(self) -> dict[str, Any]:
         """What the widget shows about the bot."""

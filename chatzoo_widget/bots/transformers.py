@@ -29,6 +29,9 @@ from transformers import (
 )
 from transformers.generation.streamers import BaseStreamer
 
+from ..engine.request import EngineRequest, Finished
+from ..engine.scheduler import DEFAULT_MAX_BATCH, Scheduler
+from ..engine.seeding import seeded
 from .base import ChatBOT, GenerationRequest
 from .settings import GENERATION_SETTINGS
 from .text import partial_marker_length
@@ -122,7 +125,7 @@ class TransformersChatBOT(ChatBOT):
         trust_remote_code: run the model repository's own code (needed by MOSS and ChatGLM-6B; read it first).
         gguf_file: file name of a GGUF checkpoint inside the folder (dequantized on load).
         model, tokenizer: already loaded objects to wrap (nothing is loaded then).
-        num_threads: CPU threads for generation (default: the manager's share, else all cores).
+        num_threads: CPU threads of the model's scheduler thread (default: torch's, every core).
     """
 
     family = "transformers"
@@ -138,6 +141,10 @@ class TransformersChatBOT(ChatBOT):
     stream_holdback = ""
     #: strings `process_response` removes: a trailing partial match is held back while streaming
     stream_holdback_strings: tuple[str, ...] = ()
+    #: False for families whose model cannot decode in a shared batch (their requests run alone, `batched: false`)
+    batchable = True
+    #: most requests decoding together in this model's batch (a server's --max-batch sets it)
+    max_batch = DEFAULT_MAX_BATCH
 
     def __init__(
         self,
@@ -181,6 +188,9 @@ class TransformersChatBOT(ChatBOT):
         self._parameters: int | None = None
         #: the device map accelerate planned (module -> device, "cpu" or "disk"), when device_map was used
         self.device_map_plan: dict[str, Any] | None = None
+        self._scheduler: Scheduler | None = None
+        self._scheduler_lock = threading.Lock()
+        self._alone_lock = threading.Lock()  # requests that cannot batch run one at a time per model
         if name is None:
             name = os.path.basename(self.model_name_or_path.rstrip("/\\")) or self.model_name_or_path
         self._inspect()
@@ -530,14 +540,86 @@ class TransformersChatBOT(ChatBOT):
                 return text
             text = text[:-cut]
 
-    def _threads(self, request: GenerationRequest) -> int:
-        n = request.threads or request.control.get("num_threads") or self.num_threads or os.cpu_count() or 1
-        return max(1, int(n))
+    # ----- scheduling ---------------------------------------------------------------------------
+    def can_batch(self, gen_kwargs: dict[str, Any]) -> bool:
+        """Whether this request can decode in the model's continuous batch (else it runs alone)."""
+        # A family (or a test) that replaces the `generate` hook expects it to be called: such bots run alone.
+        own_generate = getattr(self.generate, "__func__", None) is TransformersChatBOT.generate
+        return (self.batchable and own_generate and not self.seq2seq and not self.uses_remote_code
+                and int(gen_kwargs.get("num_beams", 1) or 1) == 1
+                and hasattr(self.model, "_prepare_generation_config"))
 
+    @property
+    def scheduler(self) -> Scheduler:
+        """The model's scheduler: every request of every column, batch run and server decodes through it."""
+        with self._scheduler_lock:
+            if self._scheduler is None:
+                pad = self.tokenizer.pad_token_id
+                if pad is None:
+                    pad = self.tokenizer.eos_token_id
+                self._scheduler = Scheduler(self.model, name=self.name, max_batch=self.max_batch,
+                                            pad_token_id=pad, threads=self.num_threads)
+            return self._scheduler
+
+    def close(self) -> None:
+        """Stop the requests in flight and drop the model, so its memory can be freed."""
+        with self._scheduler_lock:
+            scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None:
+            scheduler.close()
+        self.model = None
+
+    # ----- one reply, streamed -----------------------------------------------------------------
     def stream_generate(self, request: GenerationRequest) -> Iterator[str]:
-        stats, stop_event, clock = request.stats, request.stop_event, request.clock
         gen_kwargs = self.prepare_gen_kwargs(request.gen_kwargs)
         max_new_tokens = int(gen_kwargs.get("max_new_tokens") or self.model.generation_config.max_new_tokens or 256)
+        gen_kwargs["max_new_tokens"] = max_new_tokens
+        seed = request.control.get("seed", -1)
+        seed = seed if seed is not None and seed >= 0 else None
+        if self.can_batch(gen_kwargs):
+            request.stats.batched = True
+            job = EngineRequest(prepare=lambda: self.fit_prompt(request, max_new_tokens)["input_ids"],
+                                gen_kwargs=gen_kwargs, seed=seed, stop_event=request.stop_event)
+            self.scheduler.max_batch = self.max_batch
+            self.scheduler.submit(job)
+            yield from self._stream_tokens(request, job.next_ids, lambda: job.finished)
+        else:
+            request.stats.batched = False
+            yield from self._stream_alone(request, gen_kwargs, max_new_tokens, seed)
+
+    def _stream_tokens(self, request: GenerationRequest, next_ids: Any, finished: Any) -> Iterator[str]:
+        """Decode the ids as they arrive into text deltas; the end sets the finish reason (or raises its error)."""
+        stats, clock = request.stats, request.clock
+        ids: list[int] = []
+        emitted = ""
+        ended = False
+        try:
+            while not ended:
+                batch, ended = next_ids()
+                if not batch:
+                    continue
+                ids.extend(batch)
+                clock.tokens(len(batch))
+                text = self.visible_text(self.process_response(self.tokenizer.decode(ids, skip_special_tokens=True)))
+                if len(text) > len(emitted) and text.startswith(emitted):
+                    delta, emitted = text[len(emitted):], text
+                    yield delta
+        finally:
+            if not ended:  # the consumer left early: free the row within a token
+                request.stop_event.set()
+        end = finished()
+        if end.reason == "error":
+            raise end.error
+        stats.finish_reason = "stop" if end.reason == "cancelled" else end.reason
+        final = self.process_response(self.tokenizer.decode(ids, skip_special_tokens=True))
+        if final.startswith(emitted) and len(final) > len(emitted):
+            yield final[len(emitted):]
+
+    def _stream_alone(self, request: GenerationRequest, gen_kwargs: dict[str, Any], max_new_tokens: int,
+                      seed: int | None) -> Iterator[str]:
+        """A request the batch cannot serve (beam search, seq2seq, a family that opts out): its own `generate`,
+        one at a time per model, streamed through a queue."""
+        stop_event = request.stop_event
         tokens: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
         streaming = int(gen_kwargs.get("num_beams", 1) or 1) == 1  # transformers cannot stream beam search
         criteria = list(gen_kwargs.pop("stopping_criteria", None) or [])
@@ -545,66 +627,52 @@ class TransformersChatBOT(ChatBOT):
         if streaming:
             gen_kwargs["streamer"] = TokenQueueStreamer(tokens)
         box: dict[str, Any] = {}
-        threads = self._threads(request)
-        seed = request.control.get("seed", -1)
 
         def work() -> None:
             try:
-                if torch.get_num_threads() != threads:
-                    torch.set_num_threads(threads)
-                if seed is not None and seed >= 0:
-                    torch.manual_seed(seed)
-                input_dict = self.fit_prompt(request, max_new_tokens)
-                if stop_event.is_set():
-                    box["new_ids"], box["final"] = [], ""
-                    return
-                output = self.generate(input_dict, gen_kwargs)
-                box["new_ids"] = self.new_token_ids(output, input_dict)
-                box["final"] = self.process_response(self.get_response(output, input_dict))
+                with self._alone_lock, torch.inference_mode(), seeded(seed if gen_kwargs.get("do_sample") else None):
+                    input_dict = self.fit_prompt(request, max_new_tokens)
+                    if stop_event.is_set():
+                        box["new_ids"] = []
+                        return
+                    output = self.generate(input_dict, gen_kwargs)
+                    box["new_ids"] = self.new_token_ids(output, input_dict)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
                 box["error"] = exc
             finally:
+                if not streaming and "new_ids" in box:
+                    tokens.put(box["new_ids"])
                 tokens.put(_END)
+
+        def next_ids() -> tuple[list[int], bool]:
+            item = tokens.get()
+            if item is _END:
+                return [], True
+            batch = list(item)
+            while True:  # take whatever else has arrived: one decode for several tokens
+                try:
+                    more = tokens.get_nowait()
+                except queue.Empty:
+                    return batch, False
+                if more is _END:
+                    return batch, True
+                batch.extend(more)
+
+        def finished() -> Finished:
+            worker.join()
+            if "error" in box:
+                return Finished("error", box["error"])
+            new_ids: list[int] = box["new_ids"]
+            if stop_event.is_set():
+                return Finished("cancelled")
+            if new_ids and new_ids[-1] in self.eos_token_ids(gen_kwargs):
+                return Finished("stop")
+            return Finished("length" if len(new_ids) >= max_new_tokens else "stop")
 
         worker = threading.Thread(target=work, name=f"chatzoo-generate-{self.name}", daemon=True)
         worker.start()
         try:
-            ids: list[int] = []
-            emitted = ""
-            done = False
-            while not done:
-                item = tokens.get()
-                if item is _END:
-                    break
-                batch = list(item)
-                while True:  # take whatever else has arrived: one decode for several tokens
-                    try:
-                        more = tokens.get_nowait()
-                    except queue.Empty:
-                        break
-                    if more is _END:
-                        done = True
-                        break
-                    batch.extend(more)
-                ids.extend(batch)
-                clock.tokens(len(batch))
-                text = self.visible_text(self.process_response(self.tokenizer.decode(ids, skip_special_tokens=True)))
-                if len(text) > len(emitted) and text.startswith(emitted):
-                    delta, emitted = text[len(emitted):], text
-                    yield delta
-            worker.join()
-            if "error" in box:
-                raise box["error"]
-            new_ids: list[int] = box["new_ids"]
-            if not streaming:
-                clock.tokens(len(new_ids))
-            if new_ids and new_ids[-1] in self.eos_token_ids(gen_kwargs):
-                stats.finish_reason = "stop"
-            else:
-                stats.finish_reason = "length" if len(new_ids) >= max_new_tokens else "stop"
-            final: str = box["final"]
-            if final.startswith(emitted) and len(final) > len(emitted):
-                yield final[len(emitted):]
+            yield from self._stream_tokens(request, next_ids, finished)
         finally:
             if worker.is_alive():  # the consumer left early: stop generating and free the model
                 stop_event.set()

@@ -1,0 +1,81 @@
+"""One request to a scheduler: what it asks for, and the channel its tokens come back through."""
+
+from __future__ import annotations
+
+import queue
+import secrets
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+FINISH_REASONS = ("stop", "length", "cancelled", "error")
+
+
+@dataclass
+class Finished:
+    """The last item a request's channel carries: why it ended (one of FINISH_REASONS)."""
+
+    reason: str
+    error: BaseException | None = None
+
+
+@dataclass(eq=False)  # by identity: the scheduler keeps requests in lists and sets
+class EngineRequest:
+    """A prompt to decode with its own settings.
+
+    prepare: called by the scheduler (in its thread, when the request is admitted) to build the prompt's token ids
+        as a [1, length] tensor; it may raise (a prompt longer than the context), which fails this request only.
+    gen_kwargs: generate() keyword arguments (max_new_tokens, do_sample, temperature, top_p, top_k,
+        repetition_penalty, eos_token_id, ...), read through the model's own generation config.
+    seed: a seed for this request's own random generator (None: an unpredictable one).
+    """
+
+    prepare: Callable[[], Any]
+    gen_kwargs: dict[str, Any]
+    seed: int | None = None
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    channel: "queue.SimpleQueue[Any]" = field(default_factory=queue.SimpleQueue)
+    # Set by the scheduler:
+    batched: bool = True
+    prompt_ids: list[int] = field(default_factory=list)
+    generated: list[int] = field(default_factory=list)
+    state: Any = None  # the scheduler's per-request decoding state (processors, generator, limits)
+
+    def random_seed(self) -> int:
+        return self.seed if self.seed is not None and self.seed >= 0 else secrets.randbits(63)
+
+    def tokens(self) -> Iterator[list[int]]:
+        """Token ids as the scheduler produces them (lists, several at a time); ends with the request.
+
+        Afterwards `finished` says why it ended.
+        """
+        while True:
+            item = self.channel.get()
+            if isinstance(item, Finished):
+                self.finished = item
+                return
+            yield item
+
+    def drain_nowait(self) -> tuple[list[int], bool]:
+        """Every id that has arrived so far without waiting, and whether the request ended."""
+        ids: list[int] = []
+        while True:
+            try:
+                item = self.channel.get_nowait()
+            except queue.Empty:
+                return ids, False
+            if isinstance(item, Finished):
+                self.finished = item
+                return ids, True
+            ids.extend(item)
+
+    def next_ids(self) -> tuple[list[int], bool]:
+        """Block for the next ids, then take whatever else has arrived: (ids, ended)."""
+        item = self.channel.get()
+        if isinstance(item, Finished):
+            self.finished = item
+            return [], True
+        more, ended = self.drain_nowait()
+        return list(item) + more, ended
+
+    finished: Finished | None = None

@@ -1,0 +1,131 @@
+"""How each row of a batch picks its next token.
+
+Each request gets the GenerationConfig that `model.generate(**gen_kwargs)` would build, and from it the logits
+processors generate would use that read the tokens so far (repetition penalty, suppressed tokens, minimum length,
+...), applied to that row alone. The sampling warpers (temperature, top-k, top-p) differ per row but are cheap to
+apply to every sampling row at once, so `pick_tokens` does that in one pass over the batch; a row asking for a warper
+beyond those three (min_p, typical_p, ...) gets generate's full processor list instead.
+
+Sampling draws from the request's own torch.Generator: a seeded request gives the same reply alone and in any batch,
+and nothing touches torch's process-wide random state.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+# Warpers the batched path applies itself; any other warper sends the row through generate's processor list.
+_OWN_WARPERS = {"TemperatureLogitsWarper", "TopKLogitsWarper", "TopPLogitsWarper"}
+TOP_K_UNLIMITED = 0
+
+
+@dataclass
+class RowDecoding:
+    """Per-request decoding state."""
+
+    processors: Any  # LogitsProcessorList applied to this row before sampling (may be empty)
+    do_sample: bool
+    temperature: float
+    top_k: int  # 0: no limit
+    top_p: float
+    max_new_tokens: int
+    eos: frozenset[int]
+    generator: torch.Generator
+    full_library: bool  # the processors include the warpers too (a warper the batched path lacks)
+
+
+def generation_config_for(model: Any, gen_kwargs: dict[str, Any]) -> Any:
+    """The GenerationConfig `model.generate(**gen_kwargs)` would use."""
+    kwargs = {k: v for k, v in gen_kwargs.items() if k not in ("streamer", "stopping_criteria", "pad_token_id")}
+    config, _ = model._prepare_generation_config(None, **kwargs)
+    return config
+
+
+def row_decoding(model: Any, gen_kwargs: dict[str, Any], prompt_length: int, seed: int, device: Any) -> RowDecoding:
+    config = generation_config_for(model, gen_kwargs)
+
+    def processors_of(cfg: Any) -> Any:
+        return model._get_logits_processor(generation_config=cfg, input_ids_seq_length=prompt_length,
+                                           device=str(device), model_kwargs={})
+
+    full = processors_of(config)
+    full_library = bool(config.do_sample) and any(
+        type(p).__name__.endswith("Warper") and type(p).__name__ not in _OWN_WARPERS for p in full
+    )
+    if config.do_sample and not full_library:
+        plain = copy.deepcopy(config)
+        plain.do_sample = False  # the same list without the warpers, which pick_tokens applies to all rows at once
+        processors = processors_of(plain)
+    else:
+        processors = full
+    eos = config.eos_token_id
+    eos_set = frozenset() if eos is None else frozenset([eos] if isinstance(eos, int) else [int(e) for e in eos])
+    max_new = config.max_new_tokens if config.max_new_tokens is not None else max(1, config.max_length - prompt_length)
+    return RowDecoding(
+        processors=processors,
+        do_sample=bool(config.do_sample),
+        temperature=float(config.temperature if config.temperature is not None else 1.0),
+        top_k=int(config.top_k or TOP_K_UNLIMITED),
+        top_p=float(config.top_p if config.top_p is not None else 1.0),
+        max_new_tokens=int(max_new),
+        eos=eos_set,
+        generator=torch.Generator().manual_seed(seed),  # on the CPU: draws never depend on the device
+        full_library=full_library,
+    )
+
+
+def pick_tokens(rows: list[RowDecoding], logits: torch.Tensor, seen: list[list[int]]) -> list[int | BaseException]:
+    """The next token of every row ([rows, vocab] float32 logits; seen: each row's tokens so far).
+
+    A row whose processing fails gets the exception in its place; the other rows are unaffected.
+    """
+    out: list[int | BaseException] = [0] * len(rows)
+    scores = logits
+    failed: set[int] = set()
+    for i, row in enumerate(rows):  # per-row processors first: only rows that have any
+        if len(row.processors):
+            try:
+                ids = torch.tensor([seen[i]], dtype=torch.long, device=logits.device)
+                row_scores = row.processors(ids, logits[i:i + 1])
+                if scores is logits:
+                    scores = logits.clone()
+                scores[i] = row_scores[0]
+            except Exception as exc:  # noqa: BLE001 - this row ends with the error
+                out[i], failed = exc, failed | {i}
+    greedy = [i for i, r in enumerate(rows) if i not in failed and (not r.do_sample or r.full_library)]
+    if greedy:
+        for i, token in zip(greedy, scores[greedy].argmax(dim=-1).tolist()):
+            out[i] = token
+    for i in greedy:
+        if rows[i].do_sample:  # full library path: processors already warped the scores; sample them
+            out[i] = int(torch.multinomial(torch.softmax(scores[i], -1).cpu(), 1, generator=rows[i].generator)[0])
+    sampled = [i for i, r in enumerate(rows) if i not in failed and r.do_sample and not r.full_library]
+    if sampled:
+        _sample_rows([rows[i] for i in sampled], scores[sampled], [out, sampled])
+    return out
+
+
+def _sample_rows(rows: list[RowDecoding], scores: torch.Tensor, where: list) -> None:
+    """Temperature, top-k and top-p for several rows in one pass, then a draw from each row's own generator."""
+    out, index = where
+    temperature = torch.tensor([r.temperature for r in rows], dtype=scores.dtype, device=scores.device)[:, None]
+    scores = scores / temperature
+    vocab = scores.shape[-1]
+    ks = [min(r.top_k, vocab) if r.top_k > 0 else vocab for r in rows]
+    kmax = max(ks)
+    # topk returns the candidates sorted (largest first): top-k and top-p both work on that short list.
+    values, tokens = torch.topk(scores, kmax, dim=-1) if kmax < vocab else torch.sort(scores, dim=-1, descending=True)
+    rank = torch.arange(kmax, device=scores.device)[None, :]
+    values = values.masked_fill(rank >= torch.tensor(ks, device=scores.device)[:, None], float("-inf"))
+    probs = torch.softmax(values, dim=-1)
+    before = probs.cumsum(dim=-1) - probs  # mass of the likelier candidates
+    top_p = torch.tensor([r.top_p for r in rows], dtype=probs.dtype, device=probs.device)[:, None]
+    keep = (before < top_p) | (rank == 0)  # as TopPLogitsWarper: at least the likeliest token stays
+    probs, tokens = probs.masked_fill(~keep, 0.0).cpu(), tokens.cpu()
+    for j, row in enumerate(rows):
+        choice = torch.multinomial(probs[j], 1, generator=row.generator)
+        out[index[j]] = int(tokens[j, choice])

@@ -1,0 +1,221 @@
+"""One scheduler per loaded model: every request for that model decodes in one continuous batch.
+
+A request that arrives while others decode is prefilled and joins at the next step; a finished, stopped or failed
+one leaves at once, without holding the others back. Each row keeps its own settings (see sampling.py) and its own
+random generator. One thread per scheduler runs every forward pass, so torch never runs on the callers' threads.
+
+Why not `model.generate` on a batch? It cannot take a request mid-flight. Why not transformers' continuous batching
+(`init_continuous_batching`)? On CPU it ran one request alone at 0.78x a plain generate, and it has no per-request
+seeds; this loop is the model's own forward pass with a DynamicCache, the same processors generate uses, and
+left-padded rows (batch_state.py).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+from typing import Any
+
+import torch
+from transformers import DynamicCache
+
+from .batch_state import BatchState, plain_cache
+from .request import EngineRequest, Finished
+from .sampling import pick_tokens, row_decoding
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BATCH = 16
+
+
+class SchedulerClosed(RuntimeError):
+    """The model was released while requests were still waiting."""
+
+
+class Scheduler:
+    """Continuous batching over one causal LM. Thread-safe: `submit` from any thread.
+
+    max_batch: most rows decoding at once; later requests wait for a free row (read at each admission, so a
+        server may change it).
+    threads: CPU threads of this scheduler's thread (None: torch's default, every core); set once, in its own
+        thread, never per request.
+    """
+
+    def __init__(self, model: Any, *, name: str = "model", max_batch: int = DEFAULT_MAX_BATCH,
+                 pad_token_id: int | None = None, threads: int | None = None):
+        self.model = model
+        self.name = name
+        self.max_batch = max_batch
+        self.pad_token_id = pad_token_id if pad_token_id is not None else 0
+        self._cv = threading.Condition()
+        self._waiting: list[EngineRequest] = []
+        self._rows: list[EngineRequest] = []  # row i of the batch is _rows[i]
+        self._state = BatchState()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.threads = threads
+        params = inspect.signature(model.forward).parameters
+        self._takes_positions = "position_ids" in params
+        self._cache_arg = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.2x
+        self._takes_logits_to_keep = "logits_to_keep" in params
+        #: requests decoded so far and the largest batch seen: facts for benchmarks and tests
+        self.steps = 0
+        self.peak_batch = 0
+
+    # ----- callers' side ------------------------------------------------------------------------
+    def submit(self, request: EngineRequest) -> EngineRequest:
+        """Queue a request; read its tokens with `request.next_ids()` / `request.tokens()`."""
+        with self._cv:
+            if self._closed:
+                raise SchedulerClosed(f"{self.name} was released: load it again to generate")
+            self._waiting.append(request)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, daemon=True, name=f"chatzoo-engine-{self.name}")
+                self._thread.start()
+            self._cv.notify()
+        return request
+
+    @property
+    def active(self) -> int:
+        """Requests decoding or waiting."""
+        with self._cv:
+            return len(self._rows) + len(self._waiting)
+
+    def close(self) -> None:
+        """Stop every request (they end "cancelled") and let the thread end; the model can then be freed."""
+        with self._cv:
+            self._closed = True
+            for request in self._waiting + self._rows:
+                request.stop_event.set()
+            self._cv.notify()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=30)
+
+    # ----- the loop -----------------------------------------------------------------------------
+    def _loop(self) -> None:
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        with torch.inference_mode():
+            while True:
+                with self._cv:
+                    while not self._waiting and not self._rows and not self._closed:
+                        self._cv.wait()
+                    if self._closed and not self._rows:
+                        for request in self._waiting:
+                            self._end(request, "cancelled")
+                        self._waiting.clear()
+                        self._thread = None
+                        return
+                    room = max(0, self.max_batch - len(self._rows))
+                    group, self._waiting = self._waiting[:room], self._waiting[room:]
+                try:
+                    if group:
+                        self._admit(group)
+                    if self._rows:
+                        self._step()
+                except Exception as exc:  # a failure of the whole forward pass ends the rows it carried
+                    log.warning("batch step of %s failed: %s", self.name, exc)
+                    for request in self._rows:
+                        self._end(request, "error", exc)
+                    self._rows = []
+                    self._state = BatchState()
+
+    def _end(self, request: EngineRequest, reason: str, error: BaseException | None = None) -> None:
+        request.channel.put(Finished(reason, error))
+
+    def _admit(self, group: list[EngineRequest]) -> None:
+        """Prefill the newcomers together (left-padded), give each its first token, and join the batch."""
+        ready: list[EngineRequest] = []
+        for request in group:
+            if request.stop_event.is_set():
+                self._end(request, "cancelled")
+                continue
+            try:
+                ids = request.prepare()
+                request.prompt_ids = [int(i) for i in ids.reshape(-1).tolist()]
+                if not request.prompt_ids:
+                    raise ValueError("the prompt has no tokens")
+                request.state = row_decoding(self.model, request.gen_kwargs, len(request.prompt_ids),
+                                             request.random_seed(), self.model.device)
+            except Exception as exc:  # this request only: a bad prompt, a bad setting
+                self._end(request, "error", exc)
+                continue
+            ready.append(request)
+        if not ready:
+            return
+        device = self.model.device
+        longest = max(len(r.prompt_ids) for r in ready)
+        input_ids = torch.full((len(ready), longest), self.pad_token_id, dtype=torch.long, device=device)
+        mask = torch.zeros((len(ready), longest), dtype=torch.long, device=device)
+        for i, request in enumerate(ready):
+            n = len(request.prompt_ids)
+            input_ids[i, longest - n:] = torch.tensor(request.prompt_ids, dtype=torch.long)
+            mask[i, longest - n:] = 1
+        cache = DynamicCache()
+        try:
+            logits = self._forward(input_ids, mask, cache, prefill=True)
+            if not plain_cache(cache):
+                raise RuntimeError(f"{self.name}'s cache cannot be batched (not a plain DynamicCache)")
+        except Exception as exc:  # the newcomers fail; the rows already decoding go on
+            for request in ready:
+                self._end(request, "error", exc)
+            return
+        self._state.join(cache, mask)
+        self._rows.extend(ready)
+        self._pick(ready, logits, offset=len(self._rows) - len(ready))
+
+    def _forward(self, input_ids: torch.Tensor, mask: torch.Tensor, cache: Any, prefill: bool) -> torch.Tensor:
+        kwargs: dict[str, Any] = {"attention_mask": mask, self._cache_arg: cache, "use_cache": True}
+        if self._takes_positions:
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            kwargs["position_ids"] = positions[:, -input_ids.shape[1]:]
+        if self._takes_logits_to_keep:
+            kwargs["logits_to_keep"] = 1
+        out = self.model(input_ids=input_ids, **kwargs)
+        self.steps += 0 if prefill else 1
+        return out.logits[:, -1, :].float()
+
+    def _step(self) -> None:
+        """One decode step for every row."""
+        self._drop_stopped()
+        if not self._rows:
+            return
+        self.peak_batch = max(self.peak_batch, len(self._rows))
+        last = torch.tensor([[r.generated[-1]] for r in self._rows], dtype=torch.long, device=self.model.device)
+        mask = self._state.extend_mask()
+        logits = self._forward(last, mask, self._state.cache, prefill=False)
+        self._pick(list(self._rows), logits, offset=0)
+
+    def _pick(self, requests: list[EngineRequest], logits: torch.Tensor, offset: int) -> None:
+        """Choose each row's next token, send it, and let finished rows leave the batch."""
+        picks = pick_tokens([r.state for r in requests], logits, [r.prompt_ids + r.generated for r in requests])
+        leaving: set[int] = set()
+        for i, (request, token) in enumerate(zip(requests, picks)):
+            if isinstance(token, BaseException):  # this row's settings failed: it ends, the others go on
+                self._end(request, "error", token)
+                leaving.add(offset + i)
+                continue
+            request.generated.append(token)
+            request.channel.put([token])
+            if token in request.state.eos:
+                self._end(request, "stop")
+                leaving.add(offset + i)
+            elif len(request.generated) >= request.state.max_new_tokens:
+                self._end(request, "length")
+                leaving.add(offset + i)
+        if leaving:
+            self._leave(leaving)
+
+    def _drop_stopped(self) -> None:
+        stopped = {i for i, r in enumerate(self._rows) if r.stop_event.is_set()}
+        for i in stopped:
+            self._end(self._rows[i], "cancelled")
+        if stopped:
+            self._leave(stopped)
+
+    def _leave(self, rows: set[int]) -> None:
+        keep = [i for i in range(len(self._rows)) if i not in rows]
+        self._rows = [self._rows[i] for i in keep]
+        self._state.keep(keep)
