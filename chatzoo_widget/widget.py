@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pathlib
 import threading
+import time
 from typing import Any, Iterable, Mapping
 
 import anywidget
 import traitlets
 
-from . import compare
+from . import compare, quiet
+from .compare.blind import BlindFilter, secrets_of
 from .manager import BusyError, ChatManager
 
 STATIC = pathlib.Path(__file__).parent / "static"
@@ -63,8 +65,10 @@ class ChatZooWidget(anywidget.AnyWidget):
         seed: int | None = None,
         **kwargs: Any,
     ):
+        quiet.install()  # library warnings from worker threads would land in whatever cell runs
         super().__init__(arena=arena, **kwargs)
         self._sync_lock = threading.RLock()
+        self._blind = BlindFilter()  # every outgoing trait and message passes it (get_state, _send)
         self._common_settings = dict(settings or {})
         self._seed = seed
         self._batch: compare.BatchRun | None = None
@@ -126,6 +130,12 @@ class ChatZooWidget(anywidget.AnyWidget):
                 column.load.exception(timeout=timeout)
             except Exception:
                 pass
+        # A finished load is checked (settings, a remote spec) in its callback, which may run just after.
+        end = None if timeout is None else time.monotonic() + timeout
+        while any(c.status == "loading" and c.load.done() for c in list(self.manager.columns.values())):
+            if end is not None and time.monotonic() > end:
+                break
+            time.sleep(0.01)
         return self.manager.wait(timeout)
 
     @property
@@ -245,9 +255,47 @@ class ChatZooWidget(anywidget.AnyWidget):
         with self._sync_lock:  # updates come from worker threads; keep them whole and in order
             snapshot = self.manager.snapshot()
             self._book.observe(snapshot)
-            self.columns = self._arena.display(snapshot) if self._arena else snapshot
+            changed = self._update_blind(snapshot)
+            self.columns = self._arena.display(snapshot, scrub_texts=False) if self._arena else snapshot
             self.busy = self.manager.busy
             self.vote_state = self._book.state()
+            if changed:  # revealed or blind again: unchanged traits (leaderboard, notice) must be sent anew
+                self.send_state([k for k in self.keys if not k.startswith("_") and k != "layout"])
+
+    def _update_blind(self, snapshot: list[dict[str, Any]]) -> bool:
+        """Tell the blind filter what is secret now: the shown columns' names and models, and past ones."""
+        if self._arena is None:
+            return False
+        conversation = self._book.conversation_id
+        rnd = self._arena.round(conversation)
+        by_id = {c["id"]: c for c in snapshot}
+        shown = [{"id": cid, "name": by_id[cid]["name"], "label": rnd.labels[cid],
+                  "secrets": secrets_of(by_id[cid], self.manager.columns.get(cid))}
+                 for cid in rnd.order if cid in by_id and cid in rnd.labels]
+        records = self._book.votes + self._book.thumbs
+        past = [r.get(k) for r in records for k in ("column", "model")]
+        past += [c.get(k) for v in self._book.votes for c in v["columns"] for k in ("name", "model")]
+        labels = {(v["conversation"], v["turn"]): {c["name"]: c["label"] for c in v["columns"] if c.get("label")}
+                  for v in self._book.votes}
+        return self._blind.update(blind=self._arena.blind(conversation), conversation=conversation, columns=shown,
+                                  past=[p for p in past if p], records=labels)
+
+    # ----- the boundary: everything the browser receives passes the blind filter -----------------------
+    def get_state(self, key: Any = None, drop_defaults: bool = False) -> dict[str, Any]:
+        state = super().get_state(key=key, drop_defaults=drop_defaults)
+        blind = getattr(self, "_blind", None)  # None while ipywidgets opens the comm inside __init__
+        return blind.state(state) if blind is not None else state
+
+    def _send(self, msg: dict[str, Any], buffers: Any = None) -> None:
+        blind = getattr(self, "_blind", None)
+        if blind is not None and msg.get("method") == "custom":
+            content = blind.message(msg.get("content"))
+            if content is None:  # a delta held back whole (it may be the start of a name)
+                return
+            msg = {**msg, "content": content}
+        elif blind is not None and msg.get("method") == "echo_update":
+            msg = {**msg, "state": blind.state(msg.get("state") or {})}
+        super()._send(msg, buffers=buffers)
 
     def _refresh_leaderboard(self) -> None:
         self.leaderboard_table = compare.leaderboard_json(self._book.votes, seed=self._seed) if self._book.votes else {}
@@ -255,6 +303,8 @@ class ChatZooWidget(anywidget.AnyWidget):
     def _batch_changed(self) -> None:
         if self._batch is not None:
             self.batch_progress = dict(self._batch.progress)
+            if not self._batch.progress.get("running"):
+                self._sync()  # the vote bar's "cannot vote during a batch run" must go once it ended
 
     def send_message(self, msg: dict[str, Any]) -> None:
         """Send a custom message to the front end (named so as not to shadow `send`)."""

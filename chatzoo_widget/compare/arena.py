@@ -125,9 +125,11 @@ class Arena:
             return None
 
     # ----- what the front end sees --------------------------------------------------------------
-    def display(self, snapshot: Sequence[Mapping[str, Any]], conversation: str | None = None) -> list[dict[str, Any]]:
+    def display(self, snapshot: Sequence[Mapping[str, Any]], conversation: str | None = None, *,
+                scrub_texts: bool = True) -> list[dict[str, Any]]:
         """The snapshot as the front end should draw it: shuffled order, labels, and while blind no names,
-        models, families or settings (errors and loading messages are scrubbed of them too).
+        models, families or settings (errors and loading messages are scrubbed of them too, unless
+        `scrub_texts` is False: the widget's blind filter scrubs every outgoing text, with labels).
 
         Each column gains "label" (e.g. "Model A"), "blind" (bool) and "real_name" (None while blind).
         Column ids stay the real ones, so stop/remove messages and streaming events keep working.
@@ -151,9 +153,9 @@ class Arena:
                 col["real_name"] = None if blind else col["name"]
                 if blind:
                     col.update(name=rnd.labels[cid], model="", family="", settings={}, spec=[])
-                    if col.get("progress"):
+                    if scrub_texts and col.get("progress"):
                         col["progress"] = "Loading…"
-                    if col.get("error"):
+                    if scrub_texts and col.get("error"):
                         col["error"] = scrub(col["error"], secrets)
                 out.append(col)
             return out
