@@ -155,7 +155,10 @@ class ColumnView {
     this.revealedEl.title = revealed && column.label ? `Shown as ${column.label} before the vote` : "";
     setText(this.subtitleEl, blind ? "" : [revealed ? column.label : null, column.family, column.model].filter(Boolean).join(" · "));
     this.subtitleEl.hidden = blind;
-    this.nameEl.title = blind ? "" : column.model ?? "";
+    // A long name is cut with an ellipsis: hovering shows it whole (and the model behind it, once known).
+    const name = column.name ?? column.id;
+    this.nameEl.title = blind || !column.model || column.model === name ? name : `${name}\n${column.model}`;
+    this.subtitleEl.title = this.subtitleEl.textContent ?? "";
     this.settingsButton.hidden = blind;
     if (blind && this.settings.open) {
       this.settings.toggle(false);

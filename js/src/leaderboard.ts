@@ -45,7 +45,37 @@ function part(cls: string, style: Partial<Record<"left" | "width", string>>): HT
   return el;
 }
 
-function chartRow(bar: ChartBar, range: [number, number]): HTMLElement {
+const SEPARATOR = /[\s/_:,;|(-]/;
+const FITS = 20;
+
+/**
+ * Labels a narrow chart can tell apart: the common beginning of the names (up to a word break) is cut and shown
+ * as "…", so a sweep's "smollm2-135m temperature=0.2" / "=0.8" read "…temperature=0.2" / "…temperature=0.8"
+ * instead of the same cut-off prefix three times. The full names stay in the bars' titles.
+ */
+export function distinctLabels(names: string[]): string[] {
+  // Only names long enough to be cut (the label column is about 20 characters wide).
+  if (names.length < 2 || Math.max(...names.map((n) => n.length)) <= FITS) return names.slice();
+  let common = names[0];
+  for (const n of names) {
+    let i = 0;
+    while (i < common.length && i < n.length && common[i] === n[i]) i++;
+    common = common.slice(0, i);
+  }
+  // Cut after the last separator inside the common part, never a whole name.
+  const shortest = Math.min(...names.map((n) => n.length));
+  let cut = 0;
+  for (let i = Math.min(common.length, shortest - 1) - 1; i >= 0; i--) {
+    if (SEPARATOR.test(common[i])) {
+      cut = i + 1;
+      break;
+    }
+  }
+  if (cut === 0 && common.length > 12) cut = common.length - 4; // no word break: keep a little context
+  return cut >= 4 ? names.map((n) => `…${n.slice(cut)}`) : names.slice();
+}
+
+function chartRow(bar: ChartBar, range: [number, number], shown: string = bar.label): HTMLElement {
   const track = h("div", { class: "cz-lb-track" });
   if (isNum(bar.value)) {
     track.append(part("cz-lb-fill", { width: pct(bar.value, range) }));
@@ -59,7 +89,7 @@ function chartRow(bar: ChartBar, range: [number, number]): HTMLElement {
     class: "cz-lb-bar", testid: "leaderboard-bar", "data-label": bar.label, "data-value": isNum(bar.value) ? bar.value : "",
     title: `${bar.label}: ${num(bar.value)} (${ci(bar.lo, bar.hi)})`,
   },
-  h("span", { class: "cz-lb-label", text: bar.label }), track, h("span", { class: "cz-lb-value", text: num(bar.value) }));
+  h("span", { class: "cz-lb-label", testid: "leaderboard-label", text: shown, title: bar.label }), track, h("span", { class: "cz-lb-value", text: num(bar.value) }));
 }
 
 const HEAD = ["#", "Contestant", "Model", "Elo", "Elo CI", "BT", "BT CI", "W / L / T", "Battles"];
@@ -108,7 +138,10 @@ export class LeaderboardPanel {
     this.chart.setAttribute("aria-label", `${metric} points with confidence intervals`);
     this.chart.replaceChildren(
       ...(bars.length ? [h("div", { class: "cz-lb-caption cz-muted", text: `${metric} points, bars with CI whiskers` })] : []),
-      ...bars.map((bar) => chartRow(bar, range)));
+      ...(() => {
+        const shown = distinctLabels(bars.map((b) => b.label));
+        return bars.map((bar, i) => chartRow(bar, range, shown[i]));
+      })());
     this.body.replaceChildren(...rows.map(tableRow));
     setText(this.method, methodText(t.method));
   }
