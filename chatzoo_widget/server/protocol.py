@@ -58,13 +58,17 @@ class TextPart(BaseModel):
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")  # name, tool_call_id, ...: not used
     role: str
-    content: str | list[TextPart] | None = None
+    content: str | list[TextPart]
 
     @field_validator("content", mode="before")
     @classmethod
     def _text_or_parts(cls, value: Any) -> Any:
-        if not isinstance(value, (str, list)):
-            raise ValueError("must be a string or a list of text parts")
+        # Checked here rather than by the union, so that a bad value gets one message, not one per member.
+        parts_ok = isinstance(value, list) and all(
+            isinstance(p, dict) and isinstance(p.get("type"), str) and isinstance(p.get("text", ""), (str, type(None)))
+            for p in value)
+        if not (isinstance(value, str) or parts_ok):
+            raise ValueError("must be a string or a list of text parts ({'type': 'text', 'text': ...})")
         return value
 
 

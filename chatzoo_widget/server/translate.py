@@ -32,7 +32,7 @@ def _content_text(msg: ChatMessage, i: int) -> str:
     if isinstance(msg.content, str):
         return msg.content
     texts = []
-    for part in msg.content or ():
+    for part in msg.content:
         if part.type != "text" or part.text is None:
             raise APIError(400, f"messages[{i}].content has a {part.type!r} part; this server takes text only",
                            param=f"messages[{i}].content")
