@@ -46,6 +46,15 @@ def _scripts(prompts: Any) -> list[list[str]]:
     return scripts
 
 
+def _check_options(*, samples: int = 1, fresh_history: bool = True, judge: Any = None,
+                   judge_template: str | None = None, **_: Any) -> None:
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise ValueError(f"samples must be a whole number >= 1, got {samples!r}")
+    if not fresh_history and (samples > 1 or judge is not None):
+        raise ValueError("samples and judge need fresh_history=True (each sample is its own conversation)")
+    check_template(judge_template)
+
+
 def turn_settings(manager: ChatManager, column: Column, bot: ChatBOT) -> dict[str, Any]:
     """The settings a column's turn would use: its own settings, and the manager's system prompt when the
     model has one and the column sets none (as the manager's turns do)."""
@@ -97,11 +106,7 @@ def run_batch(
     bad prompts, samples or template, RuntimeError when the judge cannot load.
     """
     scripts = _scripts(prompts)
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise ValueError(f"samples must be a whole number >= 1, got {samples!r}")
-    if not fresh_history and (samples > 1 or judge is not None):
-        raise ValueError("samples and judge need fresh_history=True (each sample is its own conversation)")
-    check_template(judge_template)
+    _check_options(samples=samples, fresh_history=fresh_history, judge=judge, judge_template=judge_template)
     stop_event = stop_event or threading.Event()
     manager.refuse_if_busy("start a batch run")
     if not fresh_history:
@@ -390,7 +395,8 @@ class BatchRun:
 
     def __init__(self, manager: ChatManager, prompts: Sequence[str | Sequence[str]], *,
                  on_update: Callable[[], None] | None = None, votes: Any = None, **options: Any):
-        _scripts(prompts)  # refuse bad prompts now, on the caller's thread
+        _scripts(prompts)  # refuse bad prompts and options now, on the caller's thread
+        _check_options(**options)
         if manager.busy:
             raise BusyError("cannot start a batch run while columns are still answering: wait or press Stop")
         self.manager = manager

@@ -445,7 +445,7 @@ class JudgeRun:
         self.thread.start()
 
     def _record(self, rec: dict[str, Any]) -> None:
-        self.records.append(rec)
+        self.records.append(rec)  # as they come; in pair order once all are in
         self.progress = {**self.progress, "done": self.progress["done"] + 1,
                          "errors": self.progress["errors"] + (rec["error"] is not None)}
         self._on_record(rec)
@@ -462,7 +462,8 @@ class JudgeRun:
                 loaded(bot)
             judge = PairJudge(bot, self.source.name, template=template, settings=settings, timeout=timeout)
             if not self.stops.stopped.is_set():
-                judge_pairs(judge, self.jobs, stops=self.stops, on_record=self._record, max_in_flight=max_in_flight)
+                self.records = judge_pairs(judge, self.jobs, stops=self.stops, on_record=self._record,
+                                           max_in_flight=max_in_flight)  # in pair order
             if self.records and all(r["error"] for r in self.records):
                 self.error = f"every judgment failed; the first: {self.records[0]['error']}"
         except Exception as exc:
