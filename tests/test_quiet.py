@@ -15,11 +15,14 @@ BNB = "Failed to load CPU gemm_4bit_forward from kernels-community: %s. Please m
 
 @pytest.fixture
 def installed():
+    # Installed afresh inside the test: pytest swaps warnings.showwarning around each test.
     was = bool(quiet._installed)
+    quiet.uninstall()
     quiet.install()
     yield
-    if not was:
-        quiet.uninstall()
+    quiet.uninstall()
+    if was:
+        quiet.install()
 
 
 def in_thread(fn) -> None:
