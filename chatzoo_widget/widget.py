@@ -54,6 +54,7 @@ class ChatZooWidget(anywidget.AnyWidget):
     vote_state = traitlets.Dict().tag(sync=True)
     leaderboard_table = traitlets.Dict().tag(sync=True)
     batch_progress = traitlets.Dict().tag(sync=True)
+    judge_state = traitlets.Dict().tag(sync=True)
 
     def __init__(
         self,
@@ -75,6 +76,9 @@ class ChatZooWidget(anywidget.AnyWidget):
         self.manager = ChatManager(on_event=self.send_message, on_change=self._sync)
         self._arena = compare.Arena(seed) if arena else None
         self._book = compare.VoteBook(self.manager, self._arena)
+        self._judges = compare.JudgeBook(self.manager, self._book)
+        self._leaderboard_source: str | None = None  # the widget's switch; None: votes when any, else the judge
+        self._leaderboard_conversation: str | None = None
         self.manager.system_prompt = system_prompt or ""
         self.system_prompt = self.manager.system_prompt
         self.on_msg(self._on_front_end_message)
@@ -104,8 +108,11 @@ class ChatZooWidget(anywidget.AnyWidget):
         return None
 
     def stop(self, column: str | None = None) -> None:
-        """Stop the reply in progress in `column` (a name), or in every column."""
+        """Stop the reply in progress in `column` (a name), or in every column, a batch run and a judge at work."""
         self.manager.stop(column)
+        if column is None:
+            self.stop_batch()
+            self._judges.stop()
 
     def clear(self) -> None:
         """Stop every reply and clear every column's conversation."""
@@ -171,28 +178,84 @@ class ChatZooWidget(anywidget.AnyWidget):
         self._sync()
         return record
 
-    def leaderboard(self, **options: Any) -> "pandas.DataFrame":  # noqa: F821
-        """Elo (K=4, start 1000) and Bradley-Terry strengths with bootstrap 95% intervals, from the votes.
+    def leaderboard(self, source: str = "votes", **options: Any) -> "pandas.DataFrame":  # noqa: F821
+        """Elo (K=4, start 1000) and Bradley-Terry strengths with bootstrap 95% intervals.
 
+        source: "votes" (your votes), "judge" (the judges' verdicts, one battle per pair) or "both".
         Options go to `chatzoo_widget.compare.leaderboard` (k, start, rounds, seed, sort_by...).
         """
-        return compare.leaderboard(self._book.votes, **{"seed": self._seed, **options})
+        return compare.leaderboard(self._book.votes, judgments=self._judges.judgments, source=source,
+                                   **{"seed": self._seed, **options})
+
+    def judge(self, judge: Any, *, turn: int | None = None, template: str | None = None, wait: bool = True,
+              settings: Mapping[str, Any] | None = None,
+              timeout: float | None = None) -> "list[dict[str, Any]] | compare.JudgeRun":
+        """Let a model judge every pair of replies of the latest finished turn (or `turn`, an index of the
+        conversation's prompts), MT-Bench style: each pair twice, A/B then B/A; a win only when both orders
+        agree, else a tie.
+
+        judge: a column's name (or arena label), or anything a column accepts: alias, path, URL of an
+            OpenAI-compatible server, ChatBOT, dict. A model is loaded once and kept for the next judging.
+        template: replaces MT-Bench's prompt text; placeholders {history}, {question}, {answer_a},
+            {answer_b}. The verdict format ([[A]], [[B]], [[C]]) stays.
+        settings: the judge's generation settings (default greedy, max_new_tokens 512).
+        timeout: seconds one judge reply may take.
+
+        With `wait=True` returns this run's judgment records (see `judgments`); with False a `JudgeRun` at once
+        (the widget shows progress; Stop stops it). A judge reply without a verdict gives a record with
+        `error` set, never an exception. Raises ValueError for a bad template, turn or too few replies and
+        RuntimeError when the judge cannot load; the comparison is untouched either way.
+        """
+        run = self._judges.judge(judge, turn=turn, template=template, settings=settings, timeout=timeout,
+                                 on_update=self._judge_changed)
+        self._judge_changed()
+        if not wait:
+            return run
+        try:
+            while run.running:
+                run.thread.join(0.1)
+        except KeyboardInterrupt:
+            run.stop()
+            run.wait()
+        if run.error and not run.records:
+            raise RuntimeError(run.error)
+        return run.wait()
+
+    def stop_judge(self) -> None:
+        """Stop the judge at work (the pairs judged so far are kept)."""
+        self._judges.stop()
+
+    @property
+    def judgments(self) -> list[dict[str, Any]]:
+        """Every judgment so far, one record per pair: conversation, turn, a, b (column names), verdict (a column
+        name, "tie" or None), orders (the raw verdict of each order), rationales, judge, error, and the replies."""
+        return list(self._judges.judgments)
+
+    def agreement(self, judge: str | None = None) -> dict[str, Any]:
+        """How the judge agrees with your votes: {"n", "kappa", "position_bias", "confusion"} (see
+        `chatzoo_widget.compare.agreement`); `judge` keeps one judge's verdicts."""
+        return compare.agreement(self._book.votes, self._judges.judgments, judge=judge)
 
     def run_batch(self, prompts: Iterable[str | Iterable[str]], *, wait: bool = True, fresh_history: bool = True,
-                  timeout: float | None = None) -> "pandas.DataFrame | compare.BatchRun":  # noqa: F821
+                  timeout: float | None = None, samples: int = 1, judge: Any = None,
+                  judge_template: str | None = None) -> "pandas.DataFrame | compare.BatchRun":  # noqa: F821
         """Send each prompt (or each multi-turn script, a list of prompts) to every column with a fresh history.
 
+        Every (column, prompt) conversation runs at once, beside your own conversation (which is untouched).
         The widget shows a progress bar with a Stop button. With `wait=True` (default) this returns a DataFrame
         (prompt, column, model, settings, reply, tokens, time to first token, tokens per second, finish reason);
         interrupting the kernel stops the run and returns the rows so far. With `wait=False` it returns a
         `BatchRun` at once (`.wait()` gives the DataFrame) and the widget's Stop button works meanwhile.
-        Your conversations are put back when the run ends.
+        `samples=k` answers each prompt k times per column with seeds 0..k-1 (a `sample` column). With `judge`
+        (as for `judge`), every turn's pairs are judged: the rows get `judge_verdicts` and `judge_score`, and
+        the records join `judgments`.
         """
         if self._batch is not None and self._batch.running:
             raise BusyError("a batch run is already going: stop it first")
         run = compare.BatchRun(self.manager, [p if isinstance(p, str) else list(p) for p in prompts],
                                votes=self._book, on_update=self._batch_changed, fresh_history=fresh_history,
-                               timeout=timeout)
+                               timeout=timeout, samples=samples, judge=judge, judge_template=judge_template,
+                               on_judgment=self._batch_judged)
         self._batch = run
         self._batch_changed()
         if not wait:
@@ -218,11 +281,13 @@ class ChatZooWidget(anywidget.AnyWidget):
 
     def export(self, path: str) -> pathlib.Path:
         """Save the comparison as JSON Lines (.jsonl), JSON (.json, reloadable with `load`) or CSV (.csv)."""
-        return compare.export(path, self.manager, self._book, self._arena)
+        return compare.export(path, self.manager, self._book, self._arena, judgments=self._judges.judgments)
 
-    def preference_pairs(self) -> list[dict[str, Any]]:
-        """DPO rows {prompt, chosen, rejected} from the votes, in TRL's conversational preference format."""
-        return compare.preference_pairs(self._book)
+    def preference_pairs(self, source: str = "votes", metadata: bool = False) -> list[dict[str, Any]]:
+        """DPO rows {prompt, chosen, rejected} in TRL's conversational preference format, from your votes
+        (source "votes"), the judges' verdicts with a winner ("judge") or both ("both")."""
+        return compare.preference_pairs(self._book, judgments=self._judges.judgments, source=source,
+                                        metadata=metadata)
 
     @classmethod
     def load(cls, path: str, models: Iterable[Any] | None = None, **kwargs: Any) -> "ChatZooWidget":
@@ -238,7 +303,7 @@ class ChatZooWidget(anywidget.AnyWidget):
         kwargs.setdefault("system_prompt", document.get("system_prompt") or None)
         kwargs.setdefault("arena", document.get("arena") is not None)
         widget = cls(models, **kwargs)
-        compare.restore(document, widget.manager, widget._book)
+        compare.restore(document, widget.manager, widget._book, judges=widget._judges)
         widget._refresh_leaderboard()
         widget._sync()
         return widget
@@ -247,6 +312,7 @@ class ChatZooWidget(anywidget.AnyWidget):
 
     def close(self) -> None:
         self.stop_batch()
+        self._judges.close()
         self.manager.close()
         super().close()
 
@@ -259,6 +325,11 @@ class ChatZooWidget(anywidget.AnyWidget):
             self.columns = self._arena.display(snapshot, scrub_texts=False) if self._arena else snapshot
             self.busy = self.manager.busy
             self.vote_state = self._book.state()
+            if self._book.conversation_id != self._leaderboard_conversation:  # a blind turn's verdicts may count now
+                self._leaderboard_conversation = self._book.conversation_id
+                if self._judges.judgments:
+                    self._refresh_leaderboard()
+            self.judge_state = self._judge_state()
             if changed:  # revealed or blind again: unchanged traits (leaderboard, notice) must be sent anew
                 self.send_state([k for k in self.keys if not k.startswith("_") and k != "layout"])
 
@@ -298,12 +369,39 @@ class ChatZooWidget(anywidget.AnyWidget):
         super()._send(msg, buffers=buffers)
 
     def _refresh_leaderboard(self) -> None:
-        self.leaderboard_table = compare.leaderboard_json(self._book.votes, seed=self._seed) if self._book.votes else {}
+        votes = self._book.votes
+        # the verdicts of the blind conversation on screen would tie its labels to the names: not until revealed
+        blind_now = self._book.conversation_id if self._book.is_blind() else None
+        judged = [j for j in self._judges.judgments if j["conversation"] != blind_now]
+        counts = {"votes": len(votes), "judge": len(compare.judgment_votes(judged))}
+        if not counts["votes"] and not counts["judge"]:
+            self.leaderboard_table = {}
+            return
+        source = self._leaderboard_source or ("votes" if counts["votes"] else "judge")
+        board = compare.leaderboard(votes, judgments=judged, source=source, seed=self._seed)
+        self.leaderboard_table = {**compare.leaderboard_json(board), "source": source, "counts": counts}
+
+    def _judge_state(self) -> dict[str, Any]:
+        votes, judged = self._book.votes, self._judges.judgments
+        agreement = compare.agreement_json(compare.agreement(votes, judged)) if votes and judged else None
+        return self._judges.state(agreement)
+
+    def _judge_changed(self) -> None:
+        """A judge run made progress (from its worker thread): verdicts, agreement and leaderboard follow."""
+        with self._sync_lock:
+            if self._judges.judgments:
+                self._refresh_leaderboard()
+            self.judge_state = self._judge_state()
+
+    def _batch_judged(self, record: dict[str, Any]) -> None:
+        self._judges.add([record])
 
     def _batch_changed(self) -> None:
         if self._batch is not None:
             self.batch_progress = dict(self._batch.progress)
             if not self._batch.progress.get("running"):
+                if self._judges.judgments:
+                    self._refresh_leaderboard()  # the batch's verdicts
                 self._sync()  # the vote bar's "cannot vote during a batch run" must go once it ended
 
     def send_message(self, msg: dict[str, Any]) -> None:
@@ -322,7 +420,7 @@ class ChatZooWidget(anywidget.AnyWidget):
             if kind == "send":
                 self.send(content.get("prompt", ""))
             elif kind == "stop":
-                self.manager.stop(content.get("column"))
+                self.stop(content.get("column"))  # Stop (all) also stops a batch run and a judge at work
             elif kind == "clear":
                 threading.Thread(target=self.manager.clear, daemon=True).start()
             elif kind == "regenerate":
@@ -340,7 +438,18 @@ class ChatZooWidget(anywidget.AnyWidget):
             elif kind == "export":
                 # The download button: the browser saves the same JSON document as `export("x.json")`.
                 self.send_message({"kind": "export_data", "filename": "chatzoo-comparison.json",
-                                   "document": compare.comparison_document(self.manager, self._book, self._arena)})
+                                   "document": compare.comparison_document(self.manager, self._book, self._arena,
+                                                                           judgments=self._judges.judgments)})
+            elif kind == "judge":
+                self.judge(content.get("judge") or "", turn=content.get("turn"), wait=False)
+            elif kind == "stop_judge":
+                self.stop_judge()
+            elif kind == "leaderboard_source":
+                source = content.get("source")
+                if source not in compare.SOURCES:
+                    raise ValueError(f"unknown leaderboard source {source!r}: choose votes, judge or both")
+                self._leaderboard_source = source
+                self._refresh_leaderboard()
             elif kind == "set_settings":
                 try:
                     self.manager.set_settings(content["column"], timeout=0, **content.get("settings", {}))
