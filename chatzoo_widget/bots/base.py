@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Iterator, Mapping, Sequence
 
 from .settings import GENERATION_SETTINGS, SettingsSpec
+from .text import cut_at_stop
 
 Message = Mapping[str, str]
 ROLES = ("HUMAN", "BOT")
@@ -92,6 +93,8 @@ class GenerationRequest:
     stop_event: threading.Event
     stats: ReplyStats
     clock: StreamClock | None = None
+    stop: tuple[str, ...] = ()  # stop strings: the reply ends before the first (finish_reason "stop")
+    hit_stop: bool = False  # a stop string ended the reply (its stop_event is set, but it was not cancelled)
 
 
 class ReplyStream:
@@ -223,11 +226,14 @@ class ChatBOT:
         self,
         query: Sequence[Message],
         stop_event: threading.Event | None = None,
+        *,
+        stop: Sequence[str] = (),
         **settings: Any,
     ) -> ReplyStream:
         """Answer the last HUMAN turn of `query`, yielding text deltas in order.
 
-        Setting `stop_event` ends the stream within one token. Calls from many threads at once are safe: a local
+        Setting `stop_event` ends the stream within one token; the reply ends before the first of the `stop`
+        strings, and its model stops at once. Calls from many threads at once are safe: a local
         model decodes them together in one batch (see `chatzoo_widget.engine`). After the
         stream ends, `.text` holds the reply and `.stats` its ReplyStats. Bad queries and settings raise ValueError
         here, before any model work.
@@ -235,8 +241,10 @@ class ChatBOT:
         query = validate_query(query)
         gen_kwargs, prompt_kwargs, control = self.merge_settings(settings)
         stats = ReplyStats()
+        if isinstance(stop, str) or not all(isinstance(s, str) for s in stop):
+            raise ValueError(f"stop must be a list of strings, got {stop!r}")
         request = GenerationRequest(
-            query, gen_kwargs, prompt_kwargs, control, stop_event or threading.Event(), stats
+            query, gen_kwargs, prompt_kwargs, control, stop_event or threading.Event(), stats, stop=tuple(stop)
         )
         return ReplyStream(self._run(request), stats)
 
@@ -245,7 +253,7 @@ class ChatBOT:
         request.clock = clock = StreamClock(stats)
         try:
             yield from self.stream_generate(request)
-            if stop_event.is_set():
+            if stop_event.is_set() and not request.hit_stop:
                 stats.finish_reason = "cancelled"
         except GeneratorExit:
             stats.finish_reason = "cancelled"
@@ -263,7 +271,7 @@ class ChatBOT:
         prompt = self.build_prompt(request.query, request.prompt_kwargs)
         input_dict = self.get_input(prompt)
         output = self.generate(input_dict, request.gen_kwargs)
-        reply = self.process_response(self.get_response(output, input_dict))
+        reply, _ = cut_at_stop(self.process_response(self.get_response(output, input_dict)), request.stop)
         request.clock.tokens(max(1, len(reply.split())) if reply else 0)
         yield reply
 

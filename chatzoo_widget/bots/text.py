@@ -18,3 +18,9 @@ def partial_marker_length(text: str, markers: Iterable[str]) -> int:
                 keep = max(keep, k)
                 break
     return keep
+
+
+def cut_at_stop(text: str, stops: Iterable[str]) -> tuple[str, bool]:
+    """`text` up to the first of the stop strings, and whether one was found."""
+    cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)

@@ -34,7 +34,7 @@ from ..engine.scheduler import DEFAULT_MAX_BATCH, Scheduler
 from ..engine.seeding import seeded
 from .base import ChatBOT, GenerationRequest
 from .settings import GENERATION_SETTINGS
-from .text import partial_marker_length
+from .text import cut_at_stop, partial_marker_length
 
 DTYPES: dict[str, Any] = {
     "auto": "auto",
@@ -527,7 +527,7 @@ class TransformersChatBOT(ChatBOT):
                 kw["pad_token_id"] = pad
         return kw
 
-    def visible_text(self, text: str) -> str:
+    def visible_text(self, text: str, stops: tuple[str, ...] = ()) -> str:
         """The part of the processed text that is safe to show while streaming: trailing whitespace, an incomplete
         UTF-8 character ('\\ufffd'), family hold-back characters and a partial special string wait for more."""
         while True:
@@ -535,7 +535,7 @@ class TransformersChatBOT(ChatBOT):
             while end and (text[end - 1].isspace() or text[end - 1] == "\ufffd" or text[end - 1] in self.stream_holdback):
                 end -= 1
             text = text[:end]
-            cut = partial_marker_length(text, self.stream_holdback_strings)
+            cut = partial_marker_length(text, self.stream_holdback_strings + stops)
             if not cut:
                 return text
             text = text[:-cut]
@@ -582,17 +582,17 @@ class TransformersChatBOT(ChatBOT):
                                 gen_kwargs=gen_kwargs, seed=seed, stop_event=request.stop_event)
             self.scheduler.max_batch = self.max_batch
             self.scheduler.submit(job)
-            yield from self._stream_tokens(request, job.next_ids, lambda: job.finished)
+            yield from self._stream_tokens(request, job.next_ids, job.wait_finished)
         else:
             request.stats.batched = False
             yield from self._stream_alone(request, gen_kwargs, max_new_tokens, seed)
 
     def _stream_tokens(self, request: GenerationRequest, next_ids: Any, finished: Any) -> Iterator[str]:
         """Decode the ids as they arrive into text deltas; the end sets the finish reason (or raises its error)."""
-        stats, clock = request.stats, request.clock
+        stats, clock, stops = request.stats, request.clock, request.stop
         ids: list[int] = []
         emitted = ""
-        ended = False
+        ended = stopped = False
         try:
             while not ended:
                 batch, ended = next_ids()
@@ -600,18 +600,26 @@ class TransformersChatBOT(ChatBOT):
                     continue
                 ids.extend(batch)
                 clock.tokens(len(batch))
-                text = self.visible_text(self.process_response(self.tokenizer.decode(ids, skip_special_tokens=True)))
+                text = self.process_response(self.tokenizer.decode(ids, skip_special_tokens=True))
+                if stops:
+                    text, stopped = cut_at_stop(text, stops)
+                    if stopped:  # the row leaves the batch at its next step
+                        request.hit_stop = True
+                        request.stop_event.set()
+                        break
+                text = self.visible_text(text, stops)
                 if len(text) > len(emitted) and text.startswith(emitted):
                     delta, emitted = text[len(emitted):], text
                     yield delta
         finally:
-            if not ended:  # the consumer left early: free the row within a token
-                request.stop_event.set()
+            if not ended:  # a stop string, or the consumer left early: free the row within a token, and wait
+                request.stop_event.set()  # for it to leave, so nothing of this request runs afterwards
+                finished()
         end = finished()
-        if end.reason == "error":
+        if end.reason == "error" and not stopped:
             raise end.error
-        stats.finish_reason = "stop" if end.reason == "cancelled" else end.reason
-        final = self.process_response(self.tokenizer.decode(ids, skip_special_tokens=True))
+        stats.finish_reason = "stop" if stopped or end.reason == "cancelled" else end.reason
+        final, _ = cut_at_stop(self.process_response(self.tokenizer.decode(ids, skip_special_tokens=True)), stops)
         if final.startswith(emitted) and len(final) > len(emitted):
             yield final[len(emitted):]
 

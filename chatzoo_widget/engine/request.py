@@ -78,4 +78,10 @@ class EngineRequest:
         more, ended = self.drain_nowait()
         return list(item) + more, ended
 
+    def wait_finished(self) -> Finished:
+        """Wait for the end (ids still arriving are dropped: the reader has left) and say why it ended."""
+        while self.finished is None:
+            self.next_ids()
+        return self.finished
+
     finished: Finished | None = None
