@@ -7,6 +7,7 @@ import { DiffView } from "./diff";
 import { h, insertLineBreak, listener } from "./dom";
 import { isExportData, saveJson } from "./download";
 import { ArenaBadge, VoteBar } from "./judge";
+import { JudgePanel, SourceSwitch } from "./judges";
 import { LeaderboardPanel } from "./leaderboard";
 import { copyCode } from "./markdown";
 import { PromptBox } from "./prompt";
@@ -65,11 +66,15 @@ function render({ model, el }: RenderProps): () => void {
   const batch = new BatchPanel({ listen, send });
   const voteBar = new VoteBar({ listen, send });
   const leaderboard = new LeaderboardPanel();
+  // LLM judges: the Judge control and verdicts under the vote bar; the leaderboard's source switch above it.
+  const judges = new JudgePanel({ listen, send, notify });
+  const sourceSwitch = new SourceSwitch({ listen, send });
 
   // data-lm-suppress-shortcuts: JupyterLab (Lumino) skips its keyboard shortcuts for keys typed in here, so
   // Shift+Enter in the prompt adds a line instead of running the cell, and "d d" in a box deletes no cell.
   const root = h("div", { class: "cz-root", testid: "chatzoo", "data-lm-suppress-shortcuts": "true" },
-    toolbar.el, compareRow, notice, batch.el, columns.el, voteBar.el, diff.el, prompt.el, leaderboard.el);
+    toolbar.el, compareRow, notice, batch.el, columns.el, voteBar.el, judges.el, diff.el, prompt.el, sourceSwitch.el,
+    leaderboard.el);
   // Enter that reaches here in a text box (the prompt's own handler already took plain Enter) adds a line; see
   // insertLineBreak for why the browser's own line break cannot be used inside JupyterLab.
   listen(root, "keydown", (event: KeyboardEvent) => {
@@ -102,10 +107,15 @@ function render({ model, el }: RenderProps): () => void {
     streams.reconcile(list); // first, so a reply now in the history is not drawn twice
     columns.update(list);
     diff.update(list);
+    judges.setColumns(list);
     onArena();
     onVoteState();
   };
-  const onLeaderboard = () => leaderboard.update(model.get("leaderboard_table"));
+  const onLeaderboard = () => {
+    leaderboard.update(model.get("leaderboard_table"));
+    sourceSwitch.update(model.get("leaderboard_table"));
+  };
+  const onJudges = () => judges.update(model.get("judge_state"));
   const onBatch = () => batch.update(model.get("batch_progress"));
   const onBusy = () => {
     const busy = Boolean(model.get("busy"));
@@ -132,6 +142,7 @@ function render({ model, el }: RenderProps): () => void {
     ["change:vote_state", onVoteState],
     ["change:leaderboard_table", onLeaderboard],
     ["change:batch_progress", onBatch],
+    ["change:judge_state", onJudges],
     ["msg:custom", onMessage],
   ];
   for (const [event, handler] of handlers) model.on(event, handler);
@@ -141,6 +152,7 @@ function render({ model, el }: RenderProps): () => void {
   onSystemPrompt();
   onLeaderboard();
   onBatch();
+  onJudges();
 
   return () => {
     for (const [event, handler] of handlers) model.off(event, handler);

@@ -87,12 +87,52 @@ export interface ChartBar {
   hi: number | null;
 }
 
-/** `leaderboard_table` ({} until the first vote). */
+/** `leaderboard_table` ({} until the first vote or judge verdict). */
 export interface LeaderboardTable {
   rows?: LeaderboardRow[];
   columns?: string[];
   method?: Record<string, any>;
   chart?: { metric?: string; bars?: ChartBar[]; min?: number | null; max?: number | null };
+  /** Which battles are ranked ("votes", "judge" or "both") and how many of each there are. */
+  source?: "votes" | "judge" | "both";
+  counts?: { votes?: number; judge?: number };
+}
+
+/** One judged pair of `judge_state.verdicts` (names as shown: arena labels while blind). */
+export interface JudgeVerdict {
+  a?: string | null;
+  b?: string | null;
+  a_name?: string | null;
+  b_name?: string | null;
+  /** "a" or "b" (won in both orders), "tie", or null when the judge failed (see `error`). */
+  verdict?: "a" | "b" | "tie" | null;
+  winner_name?: string | null;
+  /** The raw verdict of each order (A/B, then B/A): "A", "B", "C" or null. */
+  orders?: (string | null)[];
+  rationales?: string[];
+  error?: string | null;
+  judge?: string | null;
+}
+
+/** `judge_state.agreement`: the judge against the user's votes. */
+export interface JudgeAgreement {
+  n: number;
+  kappa?: number | null;
+  position_bias?: number | null;
+  judged?: number | null;
+  labels?: string[];
+  confusion?: number[][];
+}
+
+/** `judge_state` ({} until the first judging). */
+export interface JudgeState {
+  run?: { running?: boolean; done?: number; total?: number; errors?: number; stopped?: boolean;
+    error?: string | null; judge?: string | null; turn?: number | null };
+  conversation?: string;
+  turn?: number | null;
+  verdicts?: JudgeVerdict[];
+  agreement?: JudgeAgreement | null;
+  count?: number;
 }
 
 /** `batch_progress` ({} until the first batch run). */
@@ -133,7 +173,10 @@ export type OutMessage =
   | { kind: "vote"; choice: string }
   | { kind: "thumb"; column: string; value: 1 | -1 | 0; turn: number }
   | { kind: "stop_batch" }
-  | { kind: "export" };
+  | { kind: "export" }
+  | { kind: "judge"; judge: string; turn?: number | null }
+  | { kind: "stop_judge" }
+  | { kind: "leaderboard_source"; source: "votes" | "judge" | "both" };
 
 export interface Traits {
   columns: ColumnState[];
@@ -144,6 +187,7 @@ export interface Traits {
   vote_state: VoteState;
   leaderboard_table: LeaderboardTable;
   batch_progress: BatchProgress;
+  judge_state: JudgeState;
 }
 
 type Callback = (...args: any[]) => void;

@@ -23,7 +23,7 @@ export function fakeModel(initial: Partial<Traits> = {}): FakeModel {
   const model: FakeModel = {
     state: {
       columns: [], system_prompt: "", busy: false, notice: "", arena: false, vote_state: {}, leaderboard_table: {},
-      batch_progress: {}, ...initial,
+      batch_progress: {}, judge_state: {}, ...initial,
     },
     sent: [],
     saved: 0,
