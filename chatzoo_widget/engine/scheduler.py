@@ -12,9 +12,11 @@ left-padded rows (batch_state.py).
 
 from __future__ import annotations
 
+import atexit
 import inspect
 import logging
 import threading
+import weakref
 from typing import Any
 
 import torch
@@ -27,6 +29,14 @@ from .sampling import pick_tokens, row_decoding
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BATCH = 16
+_LIVE: "weakref.WeakSet[Scheduler]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    # A daemon thread killed inside a torch op at interpreter exit aborts the process ("terminate called...").
+    for scheduler in list(_LIVE):
+        scheduler.close()
 
 
 class SchedulerClosed(RuntimeError):
@@ -54,6 +64,7 @@ class Scheduler:
         self._state = BatchState()
         self._thread: threading.Thread | None = None
         self._closed = False
+        _LIVE.add(self)
         self.threads = threads
         params = inspect.signature(model.forward).parameters
         self._takes_positions = "position_ids" in params
