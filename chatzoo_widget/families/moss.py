@@ -3,6 +3,11 @@
     <meta instruction><|Human|>: q1<eoh>\n<|MOSS|>: a1<eoa>\n<|Human|>: q2<eoh>\n<|MOSS|>:
 
 Replies end at the `<eom>` token (its id is read from the tokenizer); MOSS's special tokens are removed.
+
+A checkpoint whose config says `model_type: "moss"` runs natively, without its repository's code: the model on
+transformers' CodeGen classes, the tokenizer from its own vocab.json / merges.txt / added_tokens.json
+(`chatzoo_widget.models.moss`). `trust_remote_code=True` runs the repository's code instead, as asked. The hub's
+GPTQ checkpoints (-int4, -int8) are refused with a pointer to `moss-int4` / `moss-int8` (bitsandbytes).
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ from dataclasses import replace
 from typing import Any
 
 from ..bots.settings import GENERATION_SETTINGS, SYSTEM_PROMPT, SettingsSpec
-from ..bots.transformers import TransformersChatBOT
+from ..bots.transformers import RemoteCodeError, TransformersChatBOT
+from ..models import moss as native
+from ..models.loading import NativeLoader, checkpoint_file, plan_device_map
 
 META_INSTRUCTION = (
     "You are an AI assistant whose name is MOSS.\n"
@@ -40,7 +47,47 @@ class MossBOT(TransformersChatBOT):
     family = "moss"
     stream_holdback_strings = SPECIAL_TEXTS
 
+    @property
+    def native(self) -> bool:
+        """True when this checkpoint is MOSS itself, run on CodeGen without the repository's code."""
+        return native.is_moss_config(self._config_dict) and not self.trust_remote_code
+
+    def _inspect(self) -> None:
+        if self.model is None and self.model_name_or_path in native.GPTQ_REPOS:
+            raise ValueError(native.gptq_message(self.model_name_or_path))
+        super()._inspect()
+
+    def _check_remote_code(self) -> None:
+        if self.native:
+            native.codegen_config(self._config_dict)  # refuses GPTQ folders with a clear message
+            return
+        super()._check_remote_code()
+
+    @property
+    def model_cls(self) -> Any:
+        if self.native:
+            from transformers import CodeGenForCausalLM
+
+            return NativeLoader(CodeGenForCausalLM, native.codegen_config(self._config_dict))
+        return super().model_cls
+
+    def plan_device_map(self, model_cls: Any, device_map: Any) -> Any:
+        if isinstance(model_cls, NativeLoader):
+            return plan_device_map(self, model_cls, device_map)
+        return super().plan_device_map(model_cls, device_map)
+
+    def load_model(self) -> None:
+        try:
+            super().load_model()
+        except RemoteCodeError as exc:
+            raise RemoteCodeError(f"{exc}. ChatZoo runs MOSS natively: load it without trust_remote_code=True") \
+                from exc
+
     def load_tokenizer(self) -> None:
+        if self.tokenizer is None and self.native and not self.tokenizer_path:
+            files = {name: checkpoint_file(self.model_name_or_path, name, required=name in ("vocab.json", "merges.txt"))
+                     for name in native.TOKENIZER_FILES}
+            self.tokenizer = native.moss_tokenizer(files)
         super().load_tokenizer()
         tok = self.tokenizer
         eom = tok.convert_tokens_to_ids("<eom>")
