@@ -183,16 +183,17 @@ def test_diff_marks_the_one_different_word(open_notebook):
 
 @pytest.mark.timeout(60, method="signal")
 def test_batch_progress_advances_and_stops(open_notebook):
-    slow = " ".join(f"w{i}" for i in range(6))  # 6 words at 0.1 s: about 0.6 s a turn, 12 s for the batch
+    slow = " ".join(f"w{i}" for i in range(6))  # 6 words at 0.1 s: about 0.6 s a turn
+    # scripts run at once, their turns one after another: 4 scripts of 20 turns take about 12 s
     page = open_notebook([
         SETUP,
         f"w = ChatZooWidget([ScriptedBOT('slow', reply={slow!r}, delay=0.1)])\nw",
-        "run = w.run_batch([f'prompt {i}' for i in range(20)], wait=False)",
+        "run = w.run_batch([[f'prompt {i}.{t}' for t in range(20)] for i in range(4)], wait=False)",
     ])
     root = widget(page)
     bar = tid(root, "batch-progress")
     expect(bar).to_be_visible(timeout=10_000)
-    expect(bar).to_have_attribute("data-total", "20")
+    expect(bar).to_have_attribute("data-total", "80")
     expect(bar).to_have_attribute("data-state", "running")
     first = int(bar.get_attribute("data-done"))
     expect(bar).not_to_have_attribute("data-done", str(first), timeout=10_000)  # it advances
@@ -202,6 +203,6 @@ def test_batch_progress_advances_and_stops(open_notebook):
     expect(tid(root, "batch-stop")).to_be_hidden()
     expect(tid(root, "batch-text")).to_contain_text("stopped")
     done = int(bar.get_attribute("data-done"))
-    assert done < 20, done
+    assert done < 80, done
     progress = kernel_json(page, "w.batch_progress")
     assert progress["stopped"] is True and progress["running"] is False and progress["done"] == done
