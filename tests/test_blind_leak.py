@@ -202,3 +202,14 @@ def test_batch_run_ends_with_the_vote_offered_again():
     w.run_batch(["one", "two"])
     assert wait_until(lambda: w.vote_state.get("can_vote") is True, 5), w.vote_state
     w.close()
+
+
+def test_credentials_in_urls_never_leave_the_kernel(wire):
+    w = ChatZooWidget([{"name": "remote", "url": "http://user:pa55word-zq@127.0.0.1:9/v1"},
+                       {"name": "q", "url": "http://127.0.0.1:9/v1?api_key=sk-zq-777&x=1"}])
+    w.wait(10)
+    sent = wire.since()
+    assert "pa55word-zq" not in sent and "sk-zq-777" not in sent
+    assert "http://***@127.0.0.1:9/v1" in sent and "api_key=***&x=1" in sent
+    assert "pa55word-zq" in w.manager.snapshot()[0]["model"]  # the kernel side is unchanged
+    w.close()

@@ -9,6 +9,9 @@ when the secret is shared or belongs to a column no longer shown. A few payloads
 while blind: the leaderboard is held back (its rows are the models), past votes and thumbs keep the labels they
 had, and the download's columns are labelled, in display order, without models or settings.
 
+Blind or not, URL credentials (user:password@) and key-bearing query values are replaced by *** in everything
+that leaves, so no key reaches the browser or a saved notebook's widget state.
+
 Lists of labels in a text ("while Model B, Model A still answering") are put in label order, so the order of a
 message cannot give away the order the models were added. Deltas hold back an ending that could be the start of a
 secret, so a name split over two deltas is caught too.
@@ -28,6 +31,27 @@ from ..bots.text import partial_marker_length
 
 SHARED = "a model"  # stands for a secret that is not one shown column's own
 _EDGE = "A-Za-z0-9"
+# Always, blind or not: no credentials in a URL (user:password@) and no key in a query string leave the kernel,
+# so neither can end up in the browser or in a saved notebook's widget state.
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@'\"<>]+@")
+_KEY_PARAM = re.compile(r"(?i)([?&;](?:api[_-]?key|key|token|access[_-]?token|auth|password|secret)=)[^&\s'\"<>#]+")
+
+
+def redact(text: str) -> str:
+    """`text` with URL credentials and key-bearing query values replaced by ***."""
+    if "://" not in text and "=" not in text:
+        return text
+    return _KEY_PARAM.sub(r"\1***", _URL_CREDENTIALS.sub(r"\1***@", text))
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redacted(v) for v in value]
+    return value
 
 
 def variants(secret: str) -> set[str]:
@@ -145,14 +169,14 @@ class BlindFilter:
         """`value` with every secret in every string (dict keys too) replaced; `mapping` overrides replacements."""
         view = self.view
         if not view.blind or view.pattern is None:
-            return value
+            return _redacted(value)
         table = {**view.mapping, **{k.lower(): v for k, v in (mapping or {}).items()}}
         pattern = view.pattern if mapping is None else _pattern(list(table))
         return self._walk(value, pattern, table, view.label_list)
 
     def _walk(self, value: Any, pattern: re.Pattern, table: Mapping[str, str], lists: re.Pattern | None) -> Any:
         if isinstance(value, str):
-            text = pattern.sub(lambda m: table.get(m.group(0).lower(), SHARED), value)
+            text = pattern.sub(lambda m: table.get(m.group(0).lower(), SHARED), redact(value))
             return lists.sub(self._sorted_labels, text) if lists is not None else text
         if isinstance(value, Mapping):
             return {self._walk(k, pattern, table, lists) if isinstance(k, str) else k:
@@ -172,12 +196,12 @@ class BlindFilter:
     # ----- the boundary ---------------------------------------------------------------------------------
     def state(self, state: Mapping[str, Any]) -> dict[str, Any]:
         """Synced traits as the browser may see them (private traits such as `_esm` pass untouched)."""
-        if not self.view.blind:
-            return dict(state)
         out = {}
         for key, value in state.items():
             if key.startswith("_") or key == "layout":
                 out[key] = value
+            elif not self.view.blind:
+                out[key] = _redacted(value)
             elif key == "leaderboard_table":
                 out[key] = {}  # its rows are the models: shown again after the vote
             elif key == "vote_state" and isinstance(value, Mapping):
@@ -196,7 +220,7 @@ class BlindFilter:
             with self._lock:
                 self._held.pop(key, None)
         if not self.view.blind:
-            return dict(content)
+            return _redacted(content)
         if kind == "delta" and isinstance(content.get("text"), str):
             return self._delta(content, key)
         if kind == "export_data" and isinstance(content.get("document"), Mapping):
