@@ -7,7 +7,7 @@
     load_bot("smollm2-135m")                              # offline default (packaged GGUF, cached plain copy)
     load_bot("YeungNLP/firefly-1b4")                      # type from NAME_TABLE
     load_bot("/models/my-llama", type="chat", dtype="bfloat16")
-    load_bot("moss-int4", trust_remote_code=True)         # MOSS weights loaded in 4 bit by bitsandbytes
+    load_bot("moss-int4")                                 # MOSS (native, CodeGen) loaded in 4 bit by bitsandbytes
     load_bot("http://localhost:8000/v1", model="gpt")     # an OpenAI-compatible server
 
 Importing this module is cheap: family classes (and torch/transformers) load on first use.
@@ -97,8 +97,8 @@ ALIASES: dict[str, dict[str, Any]] = {
     "firefly-2b6": {"path": "YeungNLP/firefly-2b6"},
     "moss": {"path": "fnlp/moss-moon-003-sft"},
     "moss-plugin": {"path": "fnlp/moss-moon-003-sft-plugin"},
-    # The hub's -int8/-int4 checkpoints need GPTQ kernels written for transformers 4; these quantize the sft
-    # weights with bitsandbytes while loading instead (on a GPU or on CPU).
+    # The hub's -int8/-int4 checkpoints need GPTQ kernels written for transformers 4 (MossBOT refuses them and
+    # points here); these quantize the sft weights with bitsandbytes while loading instead (on a GPU or on CPU).
     "moss-int8": {"path": "fnlp/moss-moon-003-sft", "quantization": "8bit"},
     "moss-int4": {"path": "fnlp/moss-moon-003-sft", "quantization": "4bit"},
     "chatglm-6b": {"path": "THUDM/chatglm-6b"},
