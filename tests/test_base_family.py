@@ -53,12 +53,16 @@ def script_model(model, tokenizer, text: str) -> int:
     return len(ids)
 
 
+def scripted(folder, script: str):
+    bot = load_bot(folder, type="base", name="scripted-base")
+    # The prompt ends with "Assistant:", whose ":" is the script's last token: the loop starts at its first token.
+    bot.round_tokens = script_model(bot.model, bot.tokenizer, script)
+    return bot
+
+
 @pytest.fixture(scope="module")
 def scripted_bot(no_template_dir):
-    bot = load_bot(no_template_dir, type="base", name="scripted-base")
-    # The prompt ends with "Assistant:", whose ":" is the script's last token: the loop starts with " Paris".
-    bot.round_tokens = script_model(bot.model, bot.tokenizer, SCRIPT)
-    return bot
+    return scripted(no_template_dir, SCRIPT)
 
 
 def prompt_of(bot, query, **settings):
@@ -87,9 +91,9 @@ def test_reply_ends_where_the_model_starts_the_users_next_line(scripted_bot):
     reply = scripted_bot.chat(ASK, max_new_tokens=60, do_sample=False)
     assert reply == "Paris."
     stats = scripted_bot.last_stats
-    # Generation stopped at the stop text instead of writing both sides up to max_new_tokens.
-    assert stats.new_tokens == scripted_bot.round_tokens, "generation ran on past BaseModelBOT.stop_texts"
-    assert stats.finish_reason == "stop"
+    # Generation stopped at the stop text instead of writing both sides up to max_new_tokens, in the batch.
+    assert stats.new_tokens < 2 * scripted_bot.round_tokens, "generation ran on past the stop text"
+    assert stats.finish_reason == "stop" and stats.batched
 
 
 def test_the_stop_text_never_shows_while_streaming(scripted_bot):
@@ -101,10 +105,18 @@ def test_the_stop_text_never_shows_while_streaming(scripted_bot):
     assert all("Paris.".startswith(text) for text in shown), shown
 
 
-def test_process_response_cuts_at_the_first_user_line(bot):
-    assert bot.process_response(" Paris.\nUser: and Rome?\nAssistant: Italy.") == "Paris."
+def test_a_reply_that_starts_with_the_users_line_is_empty(no_template_dir):
+    bot = scripted(no_template_dir, "\nUser:")
+    assert bot.chat(ASK, max_new_tokens=60, do_sample=False) == ""
+    assert bot.last_stats.finish_reason == "stop" and bot.last_stats.new_tokens < 2 * bot.round_tokens
+
+
+def test_only_a_new_user_line_ends_the_reply(bot):
+    # process_response strips the answer and leaves a stop text to the stop strings (which cut it off).
     assert bot.process_response(" Paris.\n\nUsers often ask this. ") == "Paris.\n\nUsers often ask this."
-    assert bot.process_response("\nUser: hi") == ""
+    assert bot.process_response(" Paris. \nUser: and Rome?") == "Paris.\nUser: and Rome?"
+    assert bot.process_response("\nUs") == "\nUs"  # may become a stop text: not stripped to "Us"
+    assert bot.process_response(" Paris.\n") == "Paris."
 
 
 def test_column_is_labelled_as_a_base_model(no_template_dir):

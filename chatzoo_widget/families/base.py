@@ -8,19 +8,19 @@ The conversation is written out as a plain transcript, which a base model contin
     User: q2
     Assistant:
 
-A base model does not know when its turn is over, so it usually writes the user's next line itself. The reply ends
-at the first "\\nUser:" (`STOP_TEXT`): generation stops there, the rest is cut off, and while streaming a partial
-"\\nUs..." is held back until it is clear whether the stop text follows.
+A base model does not know when its turn is over, so it usually goes on to write the user's next line itself. The
+reply ends at the first "\\nUser:" (`STOP_TEXT`), through the request's stop strings: the model stops there at once,
+in a batch too, and while streaming a partial "\\nUs..." is held back until it is clear whether the stop text
+follows.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
-import torch
-from transformers import StoppingCriteria, StoppingCriteriaList
-
+from ..bots.base import GenerationRequest
 from ..bots.settings import GENERATION_SETTINGS, SYSTEM_PROMPT, SettingsSpec
+from ..bots.text import partial_marker_length
 from ..bots.transformers import TransformersChatBOT
 
 USER, ASSISTANT = "User", "Assistant"
@@ -40,40 +40,13 @@ def transcript(query: list[dict[str, str]], system_prompt: str = "") -> str:
     return "\n".join(lines)
 
 
-def cut_at_stop(text: str, stop: str = STOP_TEXT) -> str:
-    """`text` up to the first `stop` (all of it when `stop` does not occur)."""
-    at = text.find(stop)
-    return text if at < 0 else text[:at]
-
-
-class StopAtText(StoppingCriteria):
-    """Ends a row once the text generated after the prompt contains one of `texts`.
-
-    Only the last few new tokens are decoded at each step (the stop text is caught the step it completes), so the
-    check costs little and never matches text inside the prompt.
-    """
-
-    def __init__(self, tokenizer: Any, texts: tuple[str, ...], prompt_length: int):
-        self.tokenizer = tokenizer
-        self.texts = texts
-        self.prompt_length = prompt_length
-        self.window = max(len(t) for t in texts) + 4  # tokens: each decodes to at least one character, mostly
-
-    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
-        start = max(self.prompt_length, input_ids.shape[-1] - self.window)
-        tails = self.tokenizer.batch_decode(input_ids[:, start:], skip_special_tokens=True)
-        done = [any(t in tail for t in self.texts) for tail in tails]
-        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
-
-
 class BaseModelBOT(TransformersChatBOT):
     """A base (not instruction-tuned) model, prompted with a plain transcript; works on any causal LM, with or
     without a chat template (`load_bot(path, type="base")`)."""
 
     family = "base"
-    #: the reply ends at any of these (the model has started the user's next turn)
+    #: the reply ends before the first of these (the model has started the user's next turn)
     stop_texts: tuple[str, ...] = (STOP_TEXT,)
-    stream_holdback_strings = stop_texts
 
     def settings_spec(self) -> SettingsSpec:
         return GENERATION_SETTINGS.with_settings(SYSTEM_PROMPT)
@@ -81,20 +54,21 @@ class BaseModelBOT(TransformersChatBOT):
     def get_prompt(self, query: list[dict[str, str]], system_prompt: str = "") -> str:
         return transcript(query, system_prompt)
 
-    def generate(self, input_dict: dict[str, Any], gen_kwargs: dict[str, Any]) -> Any:
-        # Stop at the stop text instead of writing both sides of the conversation up to max_new_tokens.
-        kwargs = dict(gen_kwargs)
-        stop = StopAtText(self.tokenizer, self.stop_texts, input_dict["input_ids"].shape[-1])
-        kwargs["stopping_criteria"] = StoppingCriteriaList([*(kwargs.get("stopping_criteria") or []), stop])
-        return self.model.generate(**input_dict, **kwargs)
+    def stream_generate(self, request: GenerationRequest) -> Iterator[str]:
+        request.stop = (*request.stop, *(s for s in self.stop_texts if s not in request.stop))
+        return super().stream_generate(request)
 
     def process_response(self, response: str) -> str:
-        for text in self.stop_texts:
-            response = cut_at_stop(response, text)
-        return response.strip()
+        """The answer stripped of surrounding whitespace, except that a stop text (or, at the end, the start of one)
+        is kept with its newline: the stop strings cut it off, or hold it back while streaming."""
+        found = [i for i in (response.find(s) for s in self.stop_texts) if i >= 0]
+        at = min(found) if found else len(response) - partial_marker_length(response, self.stop_texts)
+        if not response[at:].strip():  # nothing (or only whitespace) that could become a stop text
+            return response.strip()
+        return response[:at].strip() + response[at:]
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "family": FAMILY_LABEL}
 
 
-__all__ = ["BaseModelBOT", "FAMILY_LABEL", "STOP_TEXT", "StopAtText", "cut_at_stop", "transcript"]
+__all__ = ["BaseModelBOT", "FAMILY_LABEL", "STOP_TEXT", "transcript"]
