@@ -85,9 +85,10 @@ class MossBOT(TransformersChatBOT):
 
     def load_tokenizer(self) -> None:
         if self.tokenizer is None and self.native and not self.tokenizer_path:
-            files = {name: checkpoint_file(self.model_name_or_path, name, required=name in ("vocab.json", "merges.txt"))
+            files = {name: checkpoint_file(self.model_name_or_path, name, required=False)
                      for name in native.TOKENIZER_FILES}
-            self.tokenizer = native.moss_tokenizer(files)
+            if files["vocab.json"] and files["merges.txt"]:  # MOSS's own files; else a re-saved standard tokenizer
+                self.tokenizer = native.moss_tokenizer(files)
         super().load_tokenizer()
         tok = self.tokenizer
         eom = tok.convert_tokens_to_ids("<eom>")
