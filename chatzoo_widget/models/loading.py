@@ -61,6 +61,7 @@ def plan_device_map(bot: Any, loader: NativeLoader, device_map: Any) -> Any:
         dtype = DTYPES.get(saved) if isinstance(saved, str) and saved != "auto" else None
     with init_empty_weights():
         empty = loader.from_config(**({"dtype": dtype} if dtype is not None else {}))
+        empty.tie_weights()  # tied weights count once, and accelerate checks they are tied
     kwargs: dict[str, Any] = {"no_split_module_classes": bot.no_split_module_classes}
     if bot.max_memory:
         kwargs["max_memory"] = bot.max_memory
