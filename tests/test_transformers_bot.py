@@ -169,8 +169,12 @@ def remote_code_dir(tiny_moss_dir, tmp_path):
 
 
 def test_remote_code_needs_opt_in(remote_code_dir):
+    # MOSS itself now loads natively (tests/test_native_moss.py); an architecture transformers lacks still needs
+    # the opt-in to run its code.
+    cfg = json.loads((remote_code_dir / "config.json").read_text())
+    (remote_code_dir / "config.json").write_text(json.dumps({**cfg, "model_type": "acme-lm"}))
     with pytest.raises(ValueError, match="ships its own model code.*pass trust_remote_code=True"):
-        load_bot(remote_code_dir)  # the registry picks the moss family from model_type, then refuses
+        load_bot(remote_code_dir)
     with pytest.raises(ValueError, match="trust_remote_code=True"):
         load_bot(remote_code_dir, type="chat")
 
