@@ -61,8 +61,8 @@ def main() -> int:
 
     def streamed(max_new_tokens: int) -> tuple[int, float]:
         start = time.perf_counter()
-        stream = bot.stream(QUERY, threads=args.threads, **dict(settings, max_new_tokens=max_new_tokens))
-        stream.consume()  # this thread only decodes ids; generate runs in the bot's worker thread
+        stream = bot.stream(QUERY, **dict(settings, max_new_tokens=max_new_tokens))
+        stream.consume()  # this thread only decodes ids; the forward passes run in the model's scheduler thread
         return stream.stats.new_tokens, time.perf_counter() - start
 
     in_worker(bare, 8)  # warm-up, both paths
