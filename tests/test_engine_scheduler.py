@@ -222,3 +222,58 @@ def test_a_stopped_batch_leaves_the_scheduler_idle_and_ready(bot):
     assert all(s.stats.finish_reason == "cancelled" for s in streams)
     assert bot.scheduler.active == 0
     assert streamed(bot, PROMPTS[0], **GREEDY)[0]
+
+
+def _tiny_gemma3():
+    """Gemma 3 with a sliding window shorter than the rows, so the sliding layers' masks are exercised."""
+    import torch
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    torch.manual_seed(0)
+    config = Gemma3TextConfig(vocab_size=300, hidden_size=64, intermediate_size=128, num_hidden_layers=4,
+                              num_attention_heads=4, num_key_value_heads=1, head_dim=16, sliding_window=6,
+                              layer_types=["sliding_attention", "full_attention"] * 2)
+    return Gemma3ForCausalLM(config).eval()
+
+
+@pytest.mark.parametrize("arch", ["chat", "firefly", "moss", "gemma3"])
+def test_every_rows_logits_equal_a_full_forward_of_that_row_alone(arch, tiny_dirs, monkeypatch):
+    """Rows of different lengths join, pad and leave; at every step each row's logits are those of the model run
+    on that row's tokens alone, without a cache (Qwen2, Bloom's alibi, CodeGen's rotary, Gemma 3's windows)."""
+    import random
+
+    import torch
+
+    import chatzoo_widget.engine.scheduler as scheduler_module
+    from chatzoo_widget.engine.scheduler import Scheduler
+
+    if arch == "gemma3":
+        model = _tiny_gemma3()
+    else:
+        from chatzoo_widget.registry import load_bot
+
+        model = load_bot(tiny_dirs[arch], type=arch).model
+    seen_logits: list[tuple[list[int], torch.Tensor]] = []
+    rng = random.Random(0)
+
+    def forced_pick(rows, logits, seen):  # record what the batch computed, continue with random tokens
+        seen_logits.extend((list(s), row.clone()) for s, row in zip(seen, logits))
+        return [rng.randrange(5, 250) for _ in rows]
+
+    monkeypatch.setattr(scheduler_module, "pick_tokens", forced_pick)
+    scheduler = Scheduler(model, name=arch, pad_token_id=0)
+    gen = dict(do_sample=False, max_new_tokens=10)
+    first = [scheduler.submit(EngineRequest(prepare=lambda n=n: torch.randint(5, 250, (1, n)), gen_kwargs=gen))
+             for n in (5, 13)]
+    first[0].next_ids()
+    late = scheduler.submit(EngineRequest(prepare=lambda: torch.randint(5, 250, (1, 21)),
+                                          gen_kwargs=dict(gen, max_new_tokens=4)))
+    for request in first + [late]:
+        request.wait_finished()
+    scheduler.close()
+    assert scheduler.peak_batch == 3
+    with torch.inference_mode():
+        worst = max((model(input_ids=torch.tensor([ids])).logits[0, -1].float() - logits).abs().max().item()
+                    for ids, logits in seen_logits)
+    assert len(seen_logits) == 10 + 10 + 4
+    assert worst < 1e-4
