@@ -356,6 +356,9 @@ def judge_source(judge: Any, manager: ChatManager | None = None, book: VoteBook 
         else:
             raise ValueError(f"a judge dict needs 'model' (alias, path or ChatBOT) or 'url', got {sorted(spec)}")
         name = str(spec.get("name") or _public_url(str(target)))
+        same = next((c for c in columns if c.model == target), None) if not options else None
+        if same is not None:  # share the weights a column holds
+            return JudgeSource(lambda c=same: c.load.result(), name, settings=dict(spec.get("settings") or {}))
         key = ("judge", str(target), repr(sorted((k, repr(v)) for k, v in options.items())))
         return JudgeSource(lambda: _load(str(target), options), name, key=key,
                            settings=dict(spec.get("settings") or {}))
