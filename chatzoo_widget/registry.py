@@ -15,11 +15,13 @@ Importing this module is cheap: family classes (and torch/transformers) load on 
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import itertools
 import json
 import os
+import threading
 from typing import Any, Callable, Hashable, Iterator, Mapping
 
 from .bots.base import ChatBOT
@@ -209,6 +211,16 @@ def _plan(name_or_path: Any, type: str | None, load_options: dict[str, Any]) -> 
     raise ValueError(f"unknown model name {s!r}; {hint}. A local folder or a hub id ('org/name') works too")
 
 
+#: transformers 5.24's from_pretrained is not thread-safe: two models loading at once in different threads (the
+#: widget loads its columns in the background) can come out with weights left on the meta device or untied, and
+#: then write gibberish. Local models therefore load one at a time; remote bots need no lock.
+_LOAD_LOCK = threading.RLock()
+
+
+def _loading(type_name: str) -> Any:
+    return contextlib.nullcontext() if type_name == "remote" else _LOAD_LOCK
+
+
 def load_bot(
     name_or_path: str | os.PathLike,
     *,
@@ -238,7 +250,8 @@ def load_bot(
     if type_name not in MODEL_DICT:
         raise ValueError(f"unknown type {type_name!r}; known types: {', '.join(known_types())}")
     if callable(path):
-        source = dict(path())
+        with _loading(type_name):  # the first time, it may convert a packaged model through transformers
+            source = dict(path())
         path = source.pop("path")
         options = {**source, **options}
     if name is None:
@@ -254,7 +267,8 @@ def load_bot(
     if name is not None:
         kwargs["name"] = name
     try:
-        return cls(path, **kwargs)
+        with _loading(type_name):
+            return cls(path, **kwargs)
     except OSError as exc:
         from .bots.transformers import HubUnavailableError
 
