@@ -3,6 +3,8 @@ line (also while streaming), and a column labelled as a base model."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from chatzoo_widget.registry import load_bot
@@ -125,6 +127,9 @@ def test_column_is_labelled_as_a_base_model(no_template_dir):
     w = ChatZooWidget([{"name": "b", "model": str(no_template_dir), "type": "base"}])
     try:
         assert w.wait(timeout=120)
+        deadline = time.monotonic() + 30  # the synced state follows the load in a callback
+        while w.columns[0]["status"] == "loading" and time.monotonic() < deadline:
+            time.sleep(0.05)
         (column,) = w.columns
         assert column["status"] != "error", column["error"]
         assert column["family"] == "base model"
