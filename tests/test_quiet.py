@@ -10,7 +10,7 @@ import pytest
 
 from chatzoo_widget import quiet
 
-BNB = "Failed to load CPU gemm_4bit_forward from kernels-community: %s. Please make sure you already `pip install kernels`"
+BNB = "Failed to load CPU gemm_4bit_forward from kernels-community: %s. Please make sure you `pip install kernels`"
 
 
 @pytest.fixture

@@ -95,7 +95,8 @@ def test_arena_hides_names_until_the_vote(open_notebook):
     expect(choices).to_have_text(["Model A", "Model B", "Tie", "All bad"])
     for i in range(2):
         expect(bot_messages(columns(page).nth(i))).to_have_count(1)
-    winner_reply = bot_messages(column(page, "Model A")).first.inner_text().strip()
+    # a reply that names its own model is scrubbed while blind too
+    assert bot_messages(column(page, "Model A")).first.inner_text().strip() in ("Model A says hi", "Model A says hello")
     root.locator("[data-testid=vote-choice][data-choice='Model A']").click()
 
     # Python reveals the names: real names in the columns, a revealed badge, settings back
@@ -105,7 +106,10 @@ def test_arena_hides_names_until_the_vote(open_notebook):
     for i in range(2):
         expect(tid(columns(page).nth(i), "column-revealed")).to_be_visible()
         expect(tid(columns(page).nth(i), "settings-toggle")).to_be_visible()
-    winner = winner_reply.split()[0]  # "alpha says hi" -> alpha
+    badge_a = "[data-testid=column-revealed][title='Shown as Model A before the vote']"
+    shown_as_a = columns(page).filter(has=page.locator(badge_a))
+    winner = tid(shown_as_a, "column-name").inner_text().strip()
+    expect(bot_messages(shown_as_a)).to_have_text([f"{winner} says {'hi' if winner == 'alpha' else 'hello'}"])
     expect(root.locator(f"[data-testid=vote-choice][data-choice={winner}]")).to_have_attribute("data-active", "true")
     assert kernel_json(page, "[v['choice'] for v in w.votes]") == [winner]
 
