@@ -55,6 +55,7 @@ class BaseModelBOT(TransformersChatBOT):
         return transcript(query, system_prompt)
 
     def stream_generate(self, request: GenerationRequest) -> Iterator[str]:
+        # The stop texts join the caller's stop strings: the model stops there at once, in the batch or alone.
         request.stop = (*request.stop, *(s for s in self.stop_texts if s not in request.stop))
         return super().stream_generate(request)
 
