@@ -18,7 +18,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from .bots.base import ChatBOT, ReplyStats
+from . import history as conversation
+from .bots.base import ChatBOT, Reasoning, ReplyStats
+from .bots.thinking import (DEFAULT_TAGS, REASONING, ThinkingSplit, ThinkingSplitter, check_tags, prompt_opens_block,
+                            split_thinking, with_thinking)
 from .engine.pool import POOL, Lease, ModelPool
 
 FLUSH_INTERVAL = 1 / 25  # seconds between delta messages of one column: at most 25 a second, under the 30 budget
@@ -37,9 +40,47 @@ class Turn:
     settings: dict[str, Any]  # the column's settings when the prompt was sent
     stop_event: threading.Event = field(default_factory=threading.Event)
     pending: str = ""  # deltas not yet sent to the front end
-    text: str = ""
+    text: str = ""  # the answer so far (thinking apart)
     thread: threading.Thread | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    think_tags: tuple[str, str] | None = DEFAULT_TAGS
+    raw: str = ""  # the reply text as the model wrote it, thinking block included
+    remote_reasoning: str = ""  # thinking a server sent apart (reasoning_content)
+    reasoning: str = ""  # the thinking so far
+    pending_reasoning: str = ""
+    splitter: ThinkingSplitter | None = None
+
+    def add(self, delta: str, stats: ReplyStats) -> None:
+        """Take one delta of the bot's stream: thinking and answer go their own ways."""
+        if isinstance(delta, Reasoning):
+            self.remote_reasoning += delta
+            self._take([(REASONING, delta)])
+            return
+        self.raw += delta
+        if self.splitter is None:  # the prompt is known by the first delta: it may have opened the block
+            self.splitter = ThinkingSplitter(self.think_tags,
+                                             opened=prompt_opens_block(stats.rendered_prompt, self.think_tags))
+        self._take(self.splitter.feed(delta))
+
+    def _take(self, parts: list[tuple[str, str]]) -> None:
+        for kind, text in parts:
+            if kind == REASONING:
+                self.reasoning += text
+                self.pending_reasoning += text
+            else:
+                self.text += text
+                self.pending += text
+
+    def end(self, stats: ReplyStats) -> ThinkingSplit:
+        """The reply taken apart at its end (the whole text read again, which also catches a block the chat
+        template opened unseen)."""
+        if self.splitter is not None:
+            self._take(self.splitter.finish())
+        opened = prompt_opens_block(stats.rendered_prompt, self.think_tags)
+        split = split_thinking(self.raw, self.think_tags, opened=opened)
+        if self.remote_reasoning.strip():
+            split.reasoning = "\n\n".join(x for x in (self.remote_reasoning.strip(), split.reasoning) if x)
+        return split
 
 
 @dataclass
@@ -54,6 +95,9 @@ class Column:
     error: str | None = None
     turn: Turn | None = None
     removed: bool = False
+    think_tags: tuple[str, str] | None = DEFAULT_TAGS  # the thinking block's tags (None: no thinking parsing)
+    keep_reasoning: bool = False  # send the thinking back to the model on the next turns (default: answers only)
+    load_options: dict[str, Any] = field(default_factory=dict)  # as given (type, dtype, ...), for the manifest
 
     @property
     def load(self) -> Future:
@@ -67,8 +111,10 @@ class Column:
         return None
 
 
-def model_query(history: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """The chat history a model sees: finished exchanges, without turns whose reply failed."""
+def model_query(history: list[dict[str, Any]], *, keep_reasoning: bool = False,
+                think_tags: tuple[str, str] | None = DEFAULT_TAGS) -> list[dict[str, str]]:
+    """The chat history a model sees: finished exchanges, without turns whose reply failed. Replies are their
+    answers only, unless `keep_reasoning` (then the thinking goes back too, between `think_tags`)."""
     query: list[dict[str, str]] = []
     for entry in history:
         stats = entry.get("stats") or {}
@@ -76,8 +122,16 @@ def model_query(history: list[dict[str, Any]]) -> list[dict[str, str]]:
             if query and query[-1]["role"] == "HUMAN":
                 query.pop()
             continue
-        query.append({"role": entry["role"], "content": entry["content"]})
+        content = entry["content"]
+        if keep_reasoning and entry["role"] == "BOT" and entry.get("reasoning"):
+            content = with_thinking(content, entry["reasoning"], think_tags)
+        query.append({"role": entry["role"], "content": content})
     return query
+
+
+def column_query(column: "Column") -> list[dict[str, str]]:
+    """What `column`'s model is asked now (its history, as that column's thinking options say)."""
+    return model_query(column.history, keep_reasoning=column.keep_reasoning, think_tags=column.think_tags)
 
 
 def load_quietly(loader: Callable[..., ChatBOT], name_or_path: str, /, **options: Any) -> ChatBOT:
@@ -130,7 +184,12 @@ class ChatManager:
 
     # ----- columns ------------------------------------------------------------------------------
     def add(self, model: Any, name: str | None = None, settings: Mapping[str, Any] | None = None) -> Column:
-        """Add a column; its model loads in the background (status "loading" until then)."""
+        """Add a column; its model loads in the background (status "loading" until then).
+
+        A model dict may also hold `think_tags` (the thinking block's tag pair, default ("<think>", "</think>");
+        None turns thinking blocks off) and `keep_reasoning` (True: the thinking goes back to the model on the
+        next turns; default: the answers only)."""
+        thinking = self._thinking_options(model)
         model, name, settings, load_options = self._normalise(model, name, settings)
         with self._lock:
             column = Column(
@@ -139,6 +198,8 @@ class ChatManager:
                 model=model if isinstance(model, str) else model.name,
                 lease=self._lease(model, load_options),
                 settings=dict(settings),
+                load_options=dict(load_options),
+                **thinking,
             )
             self.columns[column.id] = column
         # The callback names the column by id, not the object: a column -> future -> callback -> column cycle
@@ -152,10 +213,11 @@ class ChatManager:
         if isinstance(model, Mapping):
             spec = dict(model)
             unknown = set(spec) - {"name", "model", "url", "settings", "type", "tokenizer_path", "api_key_env",
-                                   "load_options"}
+                                   "load_options", "think_tags", "keep_reasoning"}
             if unknown:
                 raise ValueError(f"unknown keys in model dict: {sorted(unknown)}; allowed: name, model, url, "
-                                 "settings, type, tokenizer_path, api_key_env, load_options")
+                                 "settings, type, tokenizer_path, api_key_env, load_options, think_tags, "
+                                 "keep_reasoning")
             name = name or spec.get("name")
             settings = {**(spec.get("settings") or {}), **(settings or {})}
             load_options = dict(spec.get("load_options") or {})
@@ -179,6 +241,31 @@ class ChatManager:
         if name is None:
             name = model.name if isinstance(model, ChatBOT) else os.path.basename(model.rstrip("/")) or model
         return model, str(name), dict(settings or {}), load_options
+
+    @staticmethod
+    def _thinking_options(model: Any) -> dict[str, Any]:
+        """think_tags and keep_reasoning from a model dict, checked (ValueError names what is wrong)."""
+        if not isinstance(model, Mapping):
+            return {}
+        out: dict[str, Any] = {}
+        if "think_tags" in model:
+            out["think_tags"] = check_tags(model["think_tags"])
+        if "keep_reasoning" in model:
+            if not isinstance(model["keep_reasoning"], bool):
+                raise ValueError(f"keep_reasoning must be True or False, got {model['keep_reasoning']!r}")
+            out["keep_reasoning"] = model["keep_reasoning"]
+        return out
+
+    def set_thinking(self, column_id: str, *, think_tags: Any = ..., keep_reasoning: bool | None = None) -> None:
+        """Change a column's thinking options: `think_tags` (a tag pair, or None to turn thinking blocks off) and
+        `keep_reasoning` (send the thinking back on the next turns). They apply from the next reply on."""
+        column = self.get(column_id)
+        options = self._thinking_options({**({} if think_tags is ... else {"think_tags": think_tags}),
+                                          **({} if keep_reasoning is None else {"keep_reasoning": keep_reasoning})})
+        with self._lock:
+            for key, value in options.items():
+                setattr(column, key, value)
+        self.on_change()
 
     def _unique_name(self, name: str) -> str:
         taken = {c.name for c in self.columns.values()}
@@ -255,6 +342,14 @@ class ChatManager:
         self.on_change()
         return self.effective_settings(column)
 
+    def turn_settings(self, bot: ChatBOT, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """The settings a turn sends its bot: the column's `settings`, plus the manager's system prompt when the
+        model takes one and the column sets none. Batch runs and judges use it too, so they ask what a turn asks."""
+        out = dict(settings)
+        if self.system_prompt and "system_prompt" in bot.settings_spec() and "system_prompt" not in out:
+            out["system_prompt"] = self.system_prompt
+        return out
+
     def effective_settings(self, column: Column) -> dict[str, Any]:
         bot = column.bot
         return {**(bot.default_settings() if bot else {}), **column.settings}
@@ -275,9 +370,9 @@ class ChatManager:
                 raise RuntimeError("no column can answer: add a model first" if not self.columns
                                    else "no column can answer: every model failed to load")
             for column in targets:
-                index = sum(1 for e in column.history if e["role"] == "HUMAN")
+                index = conversation.next_turn(column.history)
                 column.history.append({"role": "HUMAN", "content": prompt, "turn": index})
-                self._start(column, index, model_query(column.history))
+                self._start(column, index, column_query(column))
         self.on_change()
         return targets
 
@@ -291,7 +386,52 @@ class ChatManager:
                 raise ValueError("nothing to regenerate: no column has a finished reply")
             for column in targets:
                 column.history.pop()
-                self._start(column, column.history[-1]["turn"], model_query(column.history))
+                self._start(column, column.history[-1]["turn"], column_query(column))
+        self.on_change()
+        return targets
+
+    def continue_with(self, column_id: str) -> list[Column]:
+        """Make `column_id`'s last reply the last reply of every column that answered the same prompt, so the
+        next prompt continues one shared conversation. Each replaced reply stays in the new entry's
+        `alternatives`. Raises BusyError while columns answer, ValueError when that column has no finished reply.
+        Choosing another column later switches to its own reply."""
+        with self._lock:
+            self._refuse_if_busy("continue with a reply")
+            winner = self.get(column_id)
+            last = winner.history[-1] if winner.history else None
+            if last is None or last["role"] != "BOT":
+                raise ValueError(f"{winner.name} has no finished reply to continue with: send a prompt and wait "
+                                 "for its reply")
+            stats = last.get("stats") or {}
+            if stats.get("finish_reason") == "error":
+                raise ValueError(f"{winner.name}'s last reply failed ({stats.get('error') or 'error'}): continue "
+                                 "with a column whose reply finished")
+            own = conversation.original_reply(last)
+            targets = [c for c in self.columns.values()
+                       if c.history and c.history[-1]["role"] == "BOT" and c.history[-1]["turn"] == last["turn"]]
+            for column in targets:
+                column.history[-1] = conversation.continued_entry(column.history[-1], own, winner.name)
+        self.on_change()
+        return targets
+
+    def edit_last(self, prompt: str) -> list[Column]:
+        """Replace the last prompt by `prompt` in every column and answer it afresh, in place of the old turn
+        (which is kept in the new prompt entry's `edited`). Raises ValueError (empty prompt, nothing sent yet)
+        or BusyError (columns still answering); nothing changes then."""
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValueError("the edited prompt is empty: type the new prompt")
+        with self._lock:
+            self._refuse_if_busy("edit the last prompt")
+            targets = [c for c in self.columns.values() if c.status != "error"]
+            if not any(conversation.last_prompt_index(c.history) is not None for c in targets):
+                raise ValueError("nothing to edit: no prompt has been sent yet")
+            for column in targets:
+                if conversation.last_prompt_index(column.history) is None:  # added since: it just gets the prompt
+                    index = conversation.next_turn(column.history)
+                    column.history.append({"role": "HUMAN", "content": prompt, "turn": index})
+                else:
+                    index = conversation.edit_last(column.history, prompt)
+                self._start(column, index, column_query(column))
         self.on_change()
         return targets
 
@@ -306,7 +446,7 @@ class ChatManager:
             raise BusyError(f"cannot {what} while {', '.join(busy)} still answering: wait or press Stop")
 
     def _start(self, column: Column, index: int, query: list[dict[str, str]]) -> None:
-        turn = Turn(index=index, query=query, settings=dict(column.settings))
+        turn = Turn(index=index, query=query, settings=dict(column.settings), think_tags=column.think_tags)
         column.turn = turn
         self._active.add(turn)
         if column.status == "ready":
@@ -320,26 +460,44 @@ class ChatManager:
         stats = ReplyStats(finish_reason="error")
         try:
             bot = column.load.result()
-            settings = dict(turn.settings)
+            settings = self.turn_settings(bot, turn.settings)
             with self._lock:
                 if column.status in ("loading", "ready"):
                     column.status = "generating"
-                if self.system_prompt and "system_prompt" in bot.settings_spec() and "system_prompt" not in settings:
-                    settings["system_prompt"] = self.system_prompt
             self.on_event({"kind": "turn_start", "column": column.id, "turn": turn.index,
                            "prompt": turn.query[-1]["content"]})
             stream = bot.stream(turn.query, stop_event=turn.stop_event, **settings)
             stats = stream.stats
             for delta in stream:
                 with self._lock:
-                    turn.text += delta
-                    turn.pending += delta
+                    turn.add(delta, stats)
         except Exception as exc:  # the error stays in this column; the others go on
             stats.finish_reason, stats.error = "error", format_error(exc)
         self._finish(column, turn, stats)
 
+    def _reply_entry(self, column: Column, turn: Turn, stats: ReplyStats) -> dict[str, Any]:
+        """The history entry of a finished reply: the answer as `content`, the thinking as `reasoning`, the
+        prompt the model received as `rendered_prompt` (with its `prompt_tokens`)."""
+        with self._lock:
+            split = turn.end(stats)
+        if split.reasoning and not stats.reasoning_tokens:
+            thought = turn.raw[:len(turn.raw) - len(split.answer)]
+            bot = column.bot
+            n = bot.count_tokens(thought) if bot is not None and thought else None
+            if n is None:  # no tokenizer: share the tokens out by length
+                n = round(stats.new_tokens * len(thought) / max(1, len(turn.raw)))
+            stats.reasoning_tokens = min(int(n), stats.new_tokens)
+        entry = {"role": "BOT", "content": split.answer, "turn": turn.index, "stats": stats.to_dict(),
+                 "prompt_tokens": stats.prompt_tokens, "rendered_prompt": stats.rendered_prompt}
+        if split.reasoning or split.unfinished:
+            entry["reasoning"] = split.reasoning
+            if split.unfinished:
+                entry["reasoning_unfinished"] = True
+        return entry
+
     def _finish(self, column: Column, turn: Turn, stats: ReplyStats) -> None:
-        stats_dict = stats.to_dict()
+        entry = self._reply_entry(column, turn, stats)
+        stats_dict = entry["stats"]
         with self._lock:
             self._flush_column(column)
             column.turn = None
@@ -348,14 +506,16 @@ class ChatManager:
             if not column.removed:
                 if stats.finish_reason == "error" and not column.bot:
                     column.status, column.error = "error", stats.error
-                column.history.append({"role": "BOT", "content": turn.text, "turn": turn.index,
-                                       "stats": stats_dict})
+                column.history.append(entry)
         if not column.removed:
             if stats.finish_reason == "error":
                 self.on_event({"kind": "turn_error", "column": column.id, "turn": turn.index,
                                "message": stats.error or "generation failed"})
-            self.on_event({"kind": "turn_end", "column": column.id, "turn": turn.index, "text": turn.text,
-                           "stats": dict(stats_dict)})
+            end = {"kind": "turn_end", "column": column.id, "turn": turn.index, "text": entry["content"],
+                   "stats": dict(stats_dict)}
+            if "reasoning" in entry:
+                end.update(reasoning=entry["reasoning"], reasoning_unfinished=bool(entry.get("reasoning_unfinished")))
+            self.on_event(end)
             self.on_change()
         with self._lock:
             self._active.discard(turn)
@@ -381,6 +541,10 @@ class ChatManager:
 
     def _flush_column(self, column: Column) -> None:
         turn = column.turn
+        if turn and turn.pending_reasoning and not column.removed:  # thinking comes before the answer
+            text, turn.pending_reasoning = turn.pending_reasoning, ""
+            self.on_event({"kind": "delta", "column": column.id, "turn": turn.index, "text": text,
+                           "part": "reasoning"})
         if turn and turn.pending and not column.removed:
             text, turn.pending = turn.pending, ""
             self.on_event({"kind": "delta", "column": column.id, "turn": turn.index, "text": text})

@@ -55,15 +55,6 @@ def _check_options(*, samples: int = 1, fresh_history: bool = True, judge: Any =
     check_template(judge_template)
 
 
-def turn_settings(manager: ChatManager, column: Column, bot: ChatBOT) -> dict[str, Any]:
-    """The settings a column's turn would use: its own settings, and the manager's system prompt when the
-    model has one and the column sets none (as the manager's turns do)."""
-    settings = dict(column.settings)
-    if manager.system_prompt and "system_prompt" in bot.settings_spec() and "system_prompt" not in settings:
-        settings["system_prompt"] = manager.system_prompt
-    return settings
-
-
 def run_batch(
     manager: ChatManager,
     prompts: Sequence[str | Sequence[str]],
@@ -211,7 +202,7 @@ class _BatchRunner:
                 if self.stops.stopped.is_set() or column.removed:
                     return
                 history.append({"role": "HUMAN", "content": prompt, "turn": t})
-                settings = turn_settings(self.manager, column, bot)
+                settings = self.manager.turn_settings(bot, column.settings)
                 if self.samples > 1 and "seed" in bot.settings_spec():
                     settings["seed"] = k
                 before = model_query(history)[:-1]
