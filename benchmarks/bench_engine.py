@@ -80,7 +80,7 @@ def bench_sweep_and_single(args) -> dict:
     from chatzoo_widget.compare import sweep
 
     sweep8 = make_manager(sweep(args.model, "temperature", TEMPERATURES,
-                                max_new_tokens=args.tokens, do_sample=True, top_k=0, top_p=1.0))
+                                max_new_tokens=args.tokens, do_sample=True))
     one = make_manager([{"model": args.model, "name": "one",
                          "settings": {"max_new_tokens": args.tokens, "do_sample": False}}])
     bot = next(iter(one.columns.values())).bot

@@ -156,6 +156,18 @@ def test_a_seeded_request_gives_the_same_reply_alone_and_in_any_batch(bot):
     assert len({streamed(bot, PROMPTS[0], seed=s, **sampling)[0] for s in range(4)}) > 1
 
 
+def test_a_seeded_truncated_request_is_the_same_next_to_rows_that_truncate_otherwise(bot):
+    topk = dict(do_sample=True, temperature=1.2, top_k=5, top_p=0.95, max_new_tokens=16)
+    alone = streamed(bot, PROMPTS[1], seed=3, **topk)[0]
+    batch = concurrently([
+        lambda: streamed(bot, PROMPTS[1], seed=3, **topk)[0],
+        lambda: streamed(bot, PROMPTS[0], seed=4, **dict(topk, top_k=40, top_p=0.5))[0],
+        lambda: streamed(bot, PROMPTS[2], seed=5, **dict(topk, top_k=0, top_p=1.0))[0],
+        lambda: streamed(bot, PROMPTS[0], seed=6, **dict(topk, top_k=0, top_p=0.8))[0],
+    ])
+    assert batch[0] == alone
+
+
 def test_nothing_touches_torchs_global_random_state(bot):
     import torch
 

@@ -110,22 +110,37 @@ def pick_tokens(rows: list[RowDecoding], logits: torch.Tensor, seen: list[list[i
 
 
 def _sample_rows(rows: list[RowDecoding], scores: torch.Tensor, where: list) -> None:
-    """Temperature, top-k and top-p for several rows in one pass, then a draw from each row's own generator."""
+    """Temperature, top-k and top-p for several rows in one pass, then a draw from each row's own generator.
+
+    A row's draw must depend on its own settings only (torch.multinomial's result depends on the length of what it
+    draws from), so each row draws from its own candidates: the whole vocabulary in order when it truncates nothing,
+    else its own top-k (sorted), with the tokens outside its top-p given zero probability.
+    """
     out, index = where
     temperature = torch.tensor([r.temperature for r in rows], dtype=scores.dtype, device=scores.device)[:, None]
     scores = scores / temperature
     vocab = scores.shape[-1]
     ks = [min(r.top_k, vocab) if r.top_k > 0 else vocab for r in rows]
-    kmax = max(ks)
+    whole = [j for j, r in enumerate(rows) if ks[j] == vocab and r.top_p >= 1.0]
+    if whole:
+        probs = torch.softmax(scores[whole], dim=-1).cpu()
+        for n, j in enumerate(whole):
+            out[index[j]] = int(torch.multinomial(probs[n], 1, generator=rows[j].generator)[0])
+    cut = [j for j in range(len(rows)) if j not in set(whole)]
+    if not cut:
+        return
+    kmax = max(ks[j] for j in cut)
+    sub = scores[cut]
     # topk returns the candidates sorted (largest first): top-k and top-p both work on that short list.
-    values, tokens = torch.topk(scores, kmax, dim=-1) if kmax < vocab else torch.sort(scores, dim=-1, descending=True)
+    values, tokens = torch.topk(sub, kmax, dim=-1) if kmax < vocab else torch.sort(sub, dim=-1, descending=True)
     rank = torch.arange(kmax, device=scores.device)[None, :]
-    values = values.masked_fill(rank >= torch.tensor(ks, device=scores.device)[:, None], float("-inf"))
+    values = values.masked_fill(rank >= torch.tensor([ks[j] for j in cut], device=scores.device)[:, None],
+                                float("-inf"))
     probs = torch.softmax(values, dim=-1)
     before = probs.cumsum(dim=-1) - probs  # mass of the likelier candidates
-    top_p = torch.tensor([r.top_p for r in rows], dtype=probs.dtype, device=probs.device)[:, None]
+    top_p = torch.tensor([rows[j].top_p for j in cut], dtype=probs.dtype, device=probs.device)[:, None]
     keep = (before < top_p) | (rank == 0)  # as TopPLogitsWarper: at least the likeliest token stays
     probs, tokens = probs.masked_fill(~keep, 0.0).cpu(), tokens.cpu()
-    for j, row in enumerate(rows):
-        choice = torch.multinomial(probs[j], 1, generator=row.generator)
-        out[index[j]] = int(tokens[j, choice])
+    for n, j in enumerate(cut):
+        choice = torch.multinomial(probs[n, :ks[j]], 1, generator=rows[j].generator)
+        out[index[j]] = int(tokens[n, choice])
