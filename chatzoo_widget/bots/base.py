@@ -16,9 +16,10 @@ by token through `stream_generate`.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
 
 from .settings import GENERATION_SETTINGS, SettingsSpec
@@ -42,6 +43,16 @@ def openai_messages(query: Sequence[Message], system_prompt: str = "") -> list[d
     return head + [{"role": OPENAI_ROLES[m["role"]], "content": m["content"]} for m in query]
 
 
+def render_prompt_text(prompt: Any) -> str:
+    """A built prompt as text to show: a string as it is, messages (or anything else JSON can hold) as JSON."""
+    if isinstance(prompt, str):
+        return prompt
+    try:
+        return json.dumps(prompt, ensure_ascii=False, indent=1)
+    except (TypeError, ValueError):
+        return repr(prompt)
+
+
 @dataclass
 class ReplyStats:
     """Statistics of one finished (or ended) reply."""
@@ -55,9 +66,21 @@ class ReplyStats:
     dropped_turns: int = 0  # oldest turns left out because the history was longer than the context
     batched: bool | None = None  # decoded in the model's shared batch (False: ran alone; None: not a local model)
     error: str | None = None
+    reasoning_tokens: int = 0  # of new_tokens, those spent thinking (<think>...</think> or reasoning_content)
+    #: the exact text the model received (template or prompt rule applied, special tokens spelled out); for a
+    #: remote model the OpenAI messages sent, as JSON. Kept out of to_dict(): it is long, and has its own place.
+    rendered_prompt: str | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out.pop("rendered_prompt")
+        return out
+
+
+class Reasoning(str):
+    """A delta of thinking text that a bot got apart from the answer (a server's `reasoning_content`).
+
+    A ReplyStream keeps such deltas in `.reasoning`, never in `.text`."""
 
 
 class StreamClock:
@@ -107,6 +130,7 @@ class ReplyStream:
         self._deltas = deltas
         self.stats = stats
         self.text = ""
+        self.reasoning = ""  # Reasoning deltas (a remote server's reasoning_content), apart from the answer
         self.done = False
 
     def __iter__(self) -> "ReplyStream":
@@ -118,7 +142,10 @@ class ReplyStream:
         except StopIteration:
             self.done = True
             raise
-        self.text += delta
+        if isinstance(delta, Reasoning):
+            self.reasoning += delta
+        else:
+            self.text += delta
         return delta
 
     def consume(self) -> str:
@@ -269,6 +296,7 @@ class ChatBOT:
     def stream_generate(self, request: "GenerationRequest") -> Iterator[str]:
         """Run the classic pipeline once and yield the reply as one chunk. Streaming bots override this."""
         prompt = self.build_prompt(request.query, request.prompt_kwargs)
+        request.stats.rendered_prompt = render_prompt_text(prompt)
         input_dict = self.get_input(prompt)
         output = self.generate(input_dict, request.gen_kwargs)
         reply, _ = cut_at_stop(self.process_response(self.get_response(output, input_dict)), request.stop)
@@ -283,6 +311,11 @@ class ChatBOT:
         return text
 
     last_stats: ReplyStats | None = None
+
+    def count_tokens(self, text: str) -> int | None:
+        """Tokens `text` takes in this bot's vocabulary, or None when the bot cannot tell (then the manager
+        counts the reasoning tokens as they stream)."""
+        return None
 
     def close(self) -> None:
         """Free what the bot holds (its model, a connection, a child process); the model pool calls it when the

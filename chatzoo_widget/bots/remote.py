@@ -25,7 +25,7 @@ import httpx
 from httpx_sse import EventSource, ServerSentEvent
 
 from ..wire import DONE, SETTINGS_PATH, SettingsPayload, finish_reason, max_tokens_field, read_error
-from .base import ChatBOT, GenerationRequest, openai_messages
+from .base import ChatBOT, GenerationRequest, Reasoning, openai_messages
 from .settings import SYSTEM_PROMPT, Setting, SettingsSpec
 
 #: Settings every OpenAI-compatible endpoint understands; used when the server does not publish a ChatZoo spec.
@@ -324,6 +324,7 @@ class RemoteChatBOT(ChatBOT):
                 and failed[1].kind in ("connection", "dns", "timeout")):
             raise failed[1]  # the server did not answer a moment ago (spec fetch): fail now, not twice as late
         body = self.request_body(request)
+        request.stats.rendered_prompt = json.dumps(body["messages"], ensure_ascii=False, indent=1)
         url = self._url("/chat/completions")
         headers = self._headers()
         events: queue.Queue = queue.Queue()
@@ -332,7 +333,7 @@ class RemoteChatBOT(ChatBOT):
                                   name=f"chatzoo-remote-{self.name}")
         reader.start()
         stats, clock, stop = request.stats, request.clock, request.stop_event
-        chunks = 0
+        chunks = reasoning_chunks = 0
         usage: Mapping[str, Any] | None = None
         finish: str | None = None
         done = False
@@ -361,8 +362,16 @@ class RemoteChatBOT(ChatBOT):
                         continue
                     delta = choice.get("delta") or choice.get("message") or {}
                     text = delta.get("content") if isinstance(delta, Mapping) else None
+                    # vLLM, SGLang and DeepSeek send thinking as reasoning_content; Ollama and OpenRouter as reasoning
+                    thought = (delta.get("reasoning_content") or delta.get("reasoning")) if isinstance(
+                        delta, Mapping) else None
                     if choice.get("finish_reason"):
                         finish = choice["finish_reason"]
+                    if isinstance(thought, str) and thought:
+                        chunks += 1
+                        clock.tokens(1)
+                        reasoning_chunks += 1
+                        yield Reasoning(thought)
                     if text:
                         chunks += 1
                         clock.tokens(1)
@@ -386,6 +395,11 @@ class RemoteChatBOT(ChatBOT):
                     stats.prompt_tokens = usage["prompt_tokens"]
                 if isinstance(usage.get("completion_tokens"), int) and not stop.is_set():
                     stats.new_tokens = usage["completion_tokens"]
+                details = usage.get("completion_tokens_details")
+                if isinstance(details, Mapping) and isinstance(details.get("reasoning_tokens"), int):
+                    stats.reasoning_tokens = details["reasoning_tokens"]
+            if reasoning_chunks and not stats.reasoning_tokens:
+                stats.reasoning_tokens = reasoning_chunks  # one chunk is about one token on these servers
             if finish is not None:
                 stats.finish_reason = finish_reason(finish)
 

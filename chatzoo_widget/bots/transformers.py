@@ -467,14 +467,19 @@ class TransformersChatBOT(ChatBOT):
         """Build the model input; if it is longer than the context allows, drop the oldest turns (a HUMAN turn
         and what follows it, up to the next HUMAN turn) and record how many in `stats.dropped_turns`."""
         query, stats = request.query, request.stats
+        prompts: dict[int, Any] = {}  # id(input dict) -> the prompt it was built from
 
         def encode(q: list[dict[str, str]]) -> dict[str, Any]:
-            return self.get_input(self.build_prompt(q, request.prompt_kwargs))
+            prompt = self.build_prompt(q, request.prompt_kwargs)
+            enc = self.get_input(prompt)
+            prompts[id(enc)] = prompt
+            return enc
 
         inputs = encode(query)
         budget = self.prompt_budget(max_new_tokens)
         if budget is None or inputs["input_ids"].shape[-1] <= budget:
             stats.prompt_tokens = int(inputs["input_ids"].shape[-1])
+            stats.rendered_prompt = self.rendered_prompt(prompts[id(inputs)], inputs)
             return inputs
         head = 1 if query[0]["role"] == "SYSTEM" else 0
         starts = [i for i in range(head + 1, len(query)) if query[i]["role"] == "HUMAN"]
@@ -505,7 +510,30 @@ class TransformersChatBOT(ChatBOT):
         inputs = cache[lo]
         stats.dropped_turns = starts[lo] - head
         stats.prompt_tokens = int(inputs["input_ids"].shape[-1])
+        stats.rendered_prompt = self.rendered_prompt(prompts[id(inputs)], inputs)
         return inputs
+
+    def rendered_prompt(self, prompt: Any, inputs: dict[str, Any]) -> str:
+        """The exact text the model received: the built prompt, with the special tokens the tokenizer added
+        around it (BOS, a trailing EOS, [gMASK]...) spelled out. Falls back to decoding the ids whole."""
+        ids = inputs["input_ids"][0].tolist()
+        if not isinstance(prompt, str):
+            return self.tokenizer.decode(ids, skip_special_tokens=False)
+        if not self.add_special_tokens:
+            return prompt
+        plain = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        for k in range(len(ids) - len(plain) + 1):  # where the prompt's own tokens sit among the ids
+            if ids[k:k + len(plain)] == plain:
+                head = self.tokenizer.decode(ids[:k], skip_special_tokens=False) if k else ""
+                rest = ids[k + len(plain):]
+                tail = self.tokenizer.decode(rest, skip_special_tokens=False) if rest else ""
+                return head + prompt + tail
+        return self.tokenizer.decode(ids, skip_special_tokens=False)
+
+    def count_tokens(self, text: str) -> int | None:
+        if not text or self.tokenizer is None:
+            return 0 if not text else None
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def prepare_gen_kwargs(self, gen_kwargs: dict[str, Any]) -> dict[str, Any]:
         """A copy of the generate kwargs: greedy drops the sampling knobs (temperature 0 means greedy), and a pad

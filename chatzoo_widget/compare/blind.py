@@ -215,10 +215,11 @@ class BlindFilter:
         if not isinstance(content, Mapping):
             return self.scrub(content)
         kind = content.get("kind")
-        key = (content.get("column"), content.get("turn"))
+        key = (content.get("column"), content.get("turn"), content.get("part"))  # thinking is held apart
         if kind in ("turn_end", "turn_error", "turn_start"):
             with self._lock:
-                self._held.pop(key, None)
+                for part in (None, "reasoning"):
+                    self._held.pop(key[:2] + (part,), None)
         if not self.view.blind:
             return _redacted(content)
         if kind == "delta" and isinstance(content.get("text"), str):

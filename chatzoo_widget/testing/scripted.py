@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Iterator
 
-from ..bots.base import ChatBOT, GenerationRequest
+from ..bots.base import ChatBOT, GenerationRequest, render_prompt_text
 from ..bots.settings import GENERATION_SETTINGS, SYSTEM_PROMPT, SettingsSpec
 
 
@@ -65,6 +65,7 @@ class ScriptedBOT(ChatBOT):
 
     def stream_generate(self, request: GenerationRequest) -> Iterator[str]:
         prompt = self.build_prompt(request.query, request.prompt_kwargs)
+        request.stats.rendered_prompt = render_prompt_text(prompt)
         words = self.words([m for m in prompt if m["role"] != "SYSTEM"])
         request.stats.prompt_tokens = sum(len(m["content"].split()) for m in prompt)
         limit = request.gen_kwargs.get("max_new_tokens", len(words))
@@ -83,6 +84,9 @@ class ScriptedBOT(ChatBOT):
             yield word
         if len(words) > limit:
             request.stats.finish_reason = "length"
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())  # one token a word, as it streams
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "delay": self.delay}
