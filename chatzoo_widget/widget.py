@@ -146,10 +146,20 @@ class ChatZooWidget(anywidget.AnyWidget):
         return self.manager.wait(timeout)
 
     @property
-    def history(self) -> dict[str, list[dict[str, str]]]:
-        """Each column's conversation, by column name: a list of {"role", "content"}."""
-        return {c["name"]: [{"role": e["role"], "content": e["content"]} for e in c["history"]]
+    def history(self) -> dict[str, list[dict[str, Any]]]:
+        """Each column's conversation, by column name: a list of {"role", "content"}, and `reasoning` for a reply
+        that thought (`content` is then its answer alone). The whole entries are in `entries`."""
+        return {c["name"]: [{"role": e["role"], "content": e["content"],
+                             **({"reasoning": e["reasoning"]} if "reasoning" in e else {})} for e in c["history"]]
                 for c in self.manager.snapshot()}
+
+    @property
+    def entries(self) -> dict[str, list[dict[str, Any]]]:
+        """Each column's history entries in full, by column name: a reply's entry also has `rendered_prompt` (the
+        exact text its model received; a remote column's messages as JSON), `prompt_tokens`, `stats`,
+        `reasoning`, and after a continue-with `continued_with` and `alternatives`; an edited prompt's entry keeps
+        the old turn in `edited`. The same entries go into `export(".json")`."""
+        return {c["name"]: c["history"] for c in self.manager.snapshot()}
 
     @property
     def stats(self) -> dict[str, list[dict[str, Any]]]:
@@ -162,15 +172,58 @@ class ChatZooWidget(anywidget.AnyWidget):
         """Every vote so far (they survive `clear()`): conversation, turn, choice, prompt, columns and replies."""
         return list(self._book.votes)
 
-    def vote(self, choice: str) -> dict[str, Any]:
+    def vote(self, choice: str, continue_with: bool = False) -> dict[str, Any]:
         """Vote on the latest finished turn: a column's name (or arena label such as "Model A"), "tie" or "bad".
 
         Voting again before the next prompt replaces the vote. In arena mode the vote reveals the names.
+        `continue_with=True` then continues the conversation with the winner's reply (see `continue_with`);
+        it needs a winner, so "tie" and "bad" raise ValueError before anything is recorded.
         """
+        if continue_with and isinstance(choice, str) and choice.strip().lower() in (compare.TIE, compare.BAD):
+            raise ValueError(f"continue_with=True needs a winning reply, but the choice is {choice!r}: vote for a "
+                             "column, or call continue_with(column) with the reply to go on with")
+        if continue_with:
+            self.manager.refuse_if_busy("continue with a reply")
         record = self._book.vote(choice)
+        if continue_with:
+            self.manager.continue_with(record["winner"])
         self._refresh_leaderboard()
         self._sync()
         return record
+
+    def continue_with(self, column: str) -> list[str]:
+        """Continue the conversation with `column`'s last reply (a name, or an arena label): it becomes the last
+        reply of every column, so the next prompt goes on from it. The replaced replies stay in the records
+        (`to_dataframe`, `export`) as alternatives. Returns the columns changed. Raises ValueError when that
+        column has no finished reply, BusyError while columns answer."""
+        key = column
+        if self._arena is not None and isinstance(column, str):
+            key = self._arena.resolve(column, self._book.conversation_id) or column
+        return [c.name for c in self.manager.continue_with(key)]
+
+    def edit_last(self, prompt: str, wait: bool = False, timeout: float | None = None) -> dict[str, str] | None:
+        """Replace the last prompt by `prompt` and send it to every column in place of the old turn (which stays
+        in the records). With `wait=True`, return `{column: reply}` when all finish. Raises ValueError (empty
+        prompt, nothing sent yet) and BusyError (columns still answering)."""
+        self.manager.edit_last(prompt)
+        if wait:
+            self.manager.wait(timeout)
+            return self.manager.replies()
+        return None
+
+    def set_thinking(self, column: str, *, think_tags: Any = ..., keep_reasoning: bool | None = None) -> None:
+        """A column's thinking options: `think_tags` (the tag pair, default ("<think>", "</think>"); None turns
+        thinking blocks off) and `keep_reasoning` (True: the thinking goes back to the model next turn)."""
+        self.manager.set_thinking(column, think_tags=think_tags, keep_reasoning=keep_reasoning)
+
+    def manifest(self, column: str | None = None) -> dict[str, Any]:
+        """The reproducibility manifest of `column` (a name), or of every column by name: the model as named,
+        resolved path, hub revision, type/family, dtype, quantization, device map, tokenizer, settings in force,
+        seed and library versions (for a remote column its base URL and the server's model id). Python side
+        only: it is never sent to the browser."""
+        if column is not None:
+            return compare.manifest(self.manager, column)
+        return compare.manifests(self.manager)
 
     def thumb(self, column: str, value: int | None, turn: int | None = None) -> dict[str, Any] | None:
         """Thumb up (+1) or down (-1) a column's reply (default: its latest); 0 or None takes it back."""
@@ -322,7 +375,9 @@ class ChatZooWidget(anywidget.AnyWidget):
             snapshot = self.manager.snapshot()
             self._book.observe(snapshot)
             changed = self._update_blind(snapshot)
-            self.columns = self._arena.display(snapshot, scrub_texts=False) if self._arena else snapshot
+            shown = self._arena.display(snapshot, scrub_texts=False) if self._arena else snapshot
+            # while blind the rendered prompts stay here: their format names the model (compare/hidden_prompts.py)
+            self.columns = compare.hide_prompts(shown) if self._book.is_blind() else shown
             self.busy = self.manager.busy
             self.vote_state = self._book.state()
             if self._book.conversation_id != self._leaderboard_conversation:  # a blind turn's verdicts may count now
@@ -431,15 +486,22 @@ class ChatZooWidget(anywidget.AnyWidget):
                 self.manager.remove(content["column"])
             elif kind == "vote":
                 self.vote(content.get("choice", ""))
+            elif kind == "continue_with":
+                self.manager.continue_with(content.get("column", ""))
+            elif kind == "edit_last":
+                self.edit_last(content.get("prompt", ""))
             elif kind == "thumb":
                 self.thumb(content["column"], content.get("value"), content.get("turn"))
             elif kind == "stop_batch":
                 self.stop_batch()
             elif kind == "export":
                 # The download button: the browser saves the same JSON document as `export("x.json")`.
+                document = compare.comparison_document(self.manager, self._book, self._arena,
+                                                       judgments=self._judges.judgments)
+                if self._book.is_blind():  # the rendered prompts' format names the models
+                    document = compare.hide_prompts(document)
                 self.send_message({"kind": "export_data", "filename": "chatzoo-comparison.json",
-                                   "document": compare.comparison_document(self.manager, self._book, self._arena,
-                                                                           judgments=self._judges.judgments)})
+                                   "document": document})
             elif kind == "judge":
                 self.judge(content.get("judge") or "", turn=content.get("turn"), wait=False)
             elif kind == "stop_judge":

@@ -12,8 +12,10 @@ from .arena import Arena, ArenaRound
 from .batch import BatchRun, run_batch, sweep
 from .judge import (MT_BENCH_SYSTEM, MT_BENCH_TEMPLATE, JudgeBook, JudgeRun, PairJob, PairJudge, check_template,
                     judge_pairs, judge_source, parse_verdict, turn_jobs)
+from .hidden_prompts import hide_prompts
 from .leaderboard import (SOURCES, battle_records, battles, bradley_terry, elo_ratings, judgment_votes, leaderboard,
                           leaderboard_json)
+from .manifest import hub_revision, manifest, manifests, versions
 from .records import (FORMAT, VERSION, comparison_document, export, export_preference_pairs, load,
                       preference_pairs, restore, to_dataframe, validate)
 from .votes import BAD, TIE, VoteBook
@@ -22,7 +24,8 @@ __all__ = [
     "Arena", "ArenaRound", "BAD", "BatchRun", "FORMAT", "JudgeBook", "JudgeRun", "MT_BENCH_SYSTEM",
     "MT_BENCH_TEMPLATE", "PairJob", "PairJudge", "SOURCES", "TIE", "VERSION", "VoteBook", "agreement",
     "agreement_json", "battle_records", "battles", "bradley_terry", "check_template", "cohen_kappa",
-    "comparison_document", "elo_ratings", "export", "export_preference_pairs", "judge_pairs", "judge_source",
-    "judgment_votes", "leaderboard", "leaderboard_json", "load", "parse_verdict", "preference_pairs", "restore",
+    "comparison_document", "elo_ratings", "export", "export_preference_pairs", "hide_prompts", "hub_revision",
+    "judge_pairs", "judge_source", "judgment_votes", "leaderboard", "leaderboard_json", "load", "manifest",
+    "manifests", "versions", "parse_verdict", "preference_pairs", "restore",
     "run_batch", "sweep", "to_dataframe", "turn_jobs", "validate",
 ]

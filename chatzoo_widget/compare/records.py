@@ -6,7 +6,13 @@ The .json export is a versioned document that `load` validates and `restore` put
      "conversation": id of the conversation the histories belong to,
      "columns": [{"name", "model", "settings", "history": [{"role", "content", "turn", "stats"}]}],
      "votes": [vote records], "thumbs": [thumb records], "judgments": [judgment records (judge.py)],
-     "arena": Arena.state() or null}
+     "arena": Arena.state() or null,
+     "manifests": {column name: manifest (manifest.py)}}   (in files written by `export`; never sent to the browser)
+
+A reply's history entry also holds `rendered_prompt` and `prompt_tokens` (what its model received), `reasoning`
+(its thinking, apart from the answer in `content`), and after a continue-with `continued_with` and
+`alternatives`; a prompt replaced by an edit keeps the old turn in `edited`. The table shows each reply its own
+column's model wrote: replaced replies as source "alternative", edited-away turns as source "edited".
 
 .jsonl and .csv hold the flat table of `to_dataframe` (one reply a row), for analysis; they are not reloadable.
 """
@@ -23,8 +29,10 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 
 from ..bots.base import openai_messages
+from ..history import original_reply
 from ..manager import ChatManager
 from .arena import Arena
+from .manifest import manifests
 from .votes import VoteBook, now_iso
 
 FORMAT = "chatzoo-widget/comparison"
@@ -33,7 +41,8 @@ SUPPORTED = (".jsonl", ".json", ".csv")
 STAT_FIELDS = ["new_tokens", "prompt_tokens", "time_to_first_token", "tokens_per_second", "total_time",
                "finish_reason"]
 TABLE_COLUMNS = ["conversation", "turn", "column", "label", "model", "settings", "prompt", "reply", *STAT_FIELDS,
-                 "error", "vote", "vote_result", "thumb", "source"]
+                 "error", "vote", "vote_result", "thumb", "source", "reasoning", "reasoning_tokens",
+                 "rendered_prompt", "continued_with"]
 
 
 def _split(votes: Any) -> tuple[list[dict], list[dict], str | None, Arena | None]:
@@ -73,18 +82,21 @@ def to_dataframe(manager: ChatManager | None = None, votes: Any = None, arena: A
     rows: list[dict[str, Any]] = []
     seen: set[tuple] = set()
 
-    def add(conv, turn, name, label, model, settings, prompt, reply, stats, source):
+    def add(conv, turn, name, label, model, settings, prompt, reply, stats, source, entry=None):
         key = (conv, turn, name)
         if key in seen:
             return
         seen.add(key)
         vote = vote_at.get((conv, turn))
         stats = stats or {}
+        entry = entry or {}
         rows.append({"conversation": conv, "turn": turn, "column": name, "label": label, "model": model,
                      "settings": dict(settings or {}), "prompt": prompt, "reply": reply,
                      **{f: stats.get(f) for f in STAT_FIELDS}, "error": stats.get("error"),
                      "vote": vote["choice"] if vote else None, "vote_result": _vote_result(vote, name),
-                     "thumb": thumb_at.get(key), "source": source})
+                     "thumb": thumb_at.get(key), "source": source, "reasoning": entry.get("reasoning"),
+                     "reasoning_tokens": stats.get("reasoning_tokens"),
+                     "rendered_prompt": entry.get("rendered_prompt"), "continued_with": entry.get("continued_with")})
 
     if manager is not None:
         for col in manager.snapshot():
@@ -98,20 +110,29 @@ def to_dataframe(manager: ChatManager | None = None, votes: Any = None, arena: A
             for entry in col["history"]:
                 if entry["role"] == "HUMAN":
                     prompts[entry["turn"]] = entry["content"]
+                    for old in entry.get("edited") or ():  # turns replaced by an edit of their prompt
+                        if old.get("reply"):
+                            reply = original_reply(old["reply"])
+                            add(conversation, old["turn"], col["name"], label, col["model"], col["settings"],
+                                old.get("prompt", ""), reply["content"], reply.get("stats"), "edited", reply)
                 else:
+                    # a reply replaced by continue-with shows as the column's own reply, an "alternative"
+                    own = original_reply(entry)
+                    replaced = entry.get("continued_with") not in (None, col["name"])
                     add(conversation, entry["turn"], col["name"], label, col["model"], col["settings"],
-                        prompts.get(entry["turn"], ""), entry["content"], entry.get("stats"), "current")
+                        prompts.get(entry["turn"], ""), own["content"], own.get("stats"),
+                        "alternative" if replaced else "current", {**own, "continued_with": entry.get("continued_with")})
     if include_past:
         for vote in vote_list:
             for c in vote["columns"]:
                 add(vote["conversation"], vote["turn"], c["name"], c.get("label"), c.get("model", ""),
                     c.get("settings"), vote.get("prompt", c.get("prompt", "")), c.get("reply", ""), c.get("stats"),
-                    "vote")
+                    "vote", c)
         for t in thumb_list:
             add(t["conversation"], t["turn"], t["column"], t.get("label"), t.get("model", ""), t.get("settings"),
                 t.get("prompt", ""), t.get("reply", ""), None, "thumb")
     df = pd.DataFrame(rows, columns=TABLE_COLUMNS)
-    for name in ("turn", "thumb", "new_tokens", "prompt_tokens"):
+    for name in ("turn", "thumb", "new_tokens", "prompt_tokens", "reasoning_tokens"):
         df[name] = df[name].astype("Int64")  # integers with missing values, not floats
     return df
 
@@ -119,8 +140,10 @@ def to_dataframe(manager: ChatManager | None = None, votes: Any = None, arena: A
 # ----- the document -------------------------------------------------------------------------------
 def comparison_document(manager: ChatManager | None = None, votes: Any = None, arena: Arena | None = None, *,
                         thumbs: Sequence[Mapping[str, Any]] | None = None,
-                        judgments: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
-    """The versioned JSON document of a comparison (see the module docstring)."""
+                        judgments: Sequence[Mapping[str, Any]] | None = None,
+                        with_manifests: bool = False) -> dict[str, Any]:
+    """The versioned JSON document of a comparison (see the module docstring). `with_manifests` adds each
+    column's reproducibility manifest (files only: the manifests name the models)."""
     vote_list, thumb_list, conversation, book_arena = _split(votes)
     if thumbs is not None:
         thumb_list = list(thumbs)
@@ -141,6 +164,7 @@ def comparison_document(manager: ChatManager | None = None, votes: Any = None, a
         "thumbs": thumb_list,
         "judgments": [dict(j) for j in judgments or []],
         "arena": arena.state() if arena is not None else None,
+        **({"manifests": manifests(manager) if manager is not None else {}} if with_manifests else {}),
     }
 
 
@@ -202,7 +226,8 @@ def export(path: str | os.PathLike, manager: ChatManager | None = None, votes: A
     """
     target, ext = _target(path)
     if ext == ".json":
-        doc = _jsonable(comparison_document(manager, votes, arena, thumbs=thumbs, judgments=judgments))
+        doc = _jsonable(comparison_document(manager, votes, arena, thumbs=thumbs, judgments=judgments,
+                                            with_manifests=True))
         text = json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
     else:
         table = to_dataframe(manager, votes, arena, thumbs=thumbs)

@@ -15,6 +15,7 @@ import threading
 import uuid
 from typing import Any, Iterator, Mapping, Sequence
 
+from ..history import original_reply
 from ..manager import ChatManager, model_query
 from .arena import Arena
 
@@ -155,7 +156,7 @@ class VoteBook:
         """What a vote or a judgment keeps of one reply: the column `col` (a snapshot entry), its BOT entry at
         history position `index`, and what the model saw before it, so the record stands alone."""
         history = col["history"][: index + 1]
-        reply = history[-1]
+        reply = original_reply(history[-1])  # this column's own reply, even after continuing with another's
         return {
             "id": col["id"],
             "name": col["name"],
@@ -169,6 +170,8 @@ class VoteBook:
             "history": model_query(history[:-1])[:-1],
             "reply": reply["content"],
             "stats": dict(reply.get("stats") or {}),
+            "reasoning": reply.get("reasoning"),
+            "rendered_prompt": reply.get("rendered_prompt"),
         }
 
     def _system_prompt(self, col: Mapping[str, Any]) -> str:
@@ -306,6 +309,7 @@ class VoteBook:
                     raise ValueError(f"{self._shown_name(col)} has no finished reply for turn {turn}; "
                                      f"finished turns: {done}")
             history = col["history"][: col["history"].index(entry) + 1]
+            entry = original_reply(entry)
             key = (self.conversation_id, entry["turn"], col["name"])
             self.thumbs = [t for t in self.thumbs if (t["conversation"], t["turn"], t["column"]) != key]
             if not value:
