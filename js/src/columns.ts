@@ -1,11 +1,15 @@
 // The row of model columns. Column elements are kept by id across `columns` updates, so scroll position,
 // an open settings panel and a focused control survive the frequent syncs from Python.
+import { applyContinue, continueButton, continuedParts, editPencil, openEditor } from "./conversation";
+import { OpenState } from "./disclosure";
 import { h, setText, type Listen } from "./dom";
 import { applyThumbs, thumbButtons, thumbMessage } from "./judge";
 import { renderMarkdown } from "./markdown";
+import { promptView } from "./prompt-view";
 import { SettingsPanel } from "./settings";
 import type { StreamEntry, Streams } from "./stream";
-import type { ColumnState, HistoryEntry, OutMessage, ReplyStats } from "./types";
+import { thinkingBlock, type ThinkingView } from "./thinking";
+import type { ColumnState, HistoryEntry, OutMessage, ReplyStats, VoteState } from "./types";
 
 export interface ColumnsContext {
   listen: Listen;
@@ -27,6 +31,7 @@ export function formatStats(stats: ReplyStats): string {
   if (tps !== null) parts.push(`${tps} tok/s`);
   const total = fmt(stats.total_time, 2);
   if (total !== null) parts.push(`${total} s`);
+  if (typeof stats.reasoning_tokens === "number" && stats.reasoning_tokens > 0) parts.push(`${stats.reasoning_tokens} thinking`);
   if (stats.finish_reason) parts.push(String(stats.finish_reason));
   if (stats.dropped_turns) parts.push(`${stats.dropped_turns} old turn${stats.dropped_turns === 1 ? "" : "s"} dropped`);
   return parts.join(" · ");
@@ -40,7 +45,11 @@ const errorBox = (text: string) => h("div", { class: "cz-error", testid: "column
  */
 function botReply(
   text: string, turn: number,
-  opts: { stats?: ReplyStats | null; error?: string | null; streaming?: boolean; thumbs?: boolean },
+  opts: {
+    stats?: ReplyStats | null; error?: string | null; streaming?: boolean; thumbs?: boolean;
+    /** The Thinking block above the answer, and the pieces under the reply (Prompt toggle, Continue...). */
+    thinking?: ThinkingView | null; open?: OpenState; below?: (HTMLElement | null)[];
+  },
 ): HTMLElement {
   const { stats, error, streaming = false, thumbs = false } = opts;
   const body = h("div", {
@@ -56,23 +65,56 @@ function botReply(
     (last && last.tagName === "P" ? last : body).append(h("span", { class: "cz-cursor", "aria-hidden": "true" }));
   }
   const wrap = h("div", { class: "cz-reply" }, body);
+  // The thinking goes above the answer, outside the `message` element (which holds the answer alone).
+  if (opts.thinking && opts.open) wrap.prepend(thinkingBlock(opts.thinking, opts.open, turn));
   if (message) wrap.append(errorBox(message));
   const statsEl = stats ? h("div", { class: "cz-stats", testid: "stats", text: formatStats(stats) }) : null;
   // Thumbs go with finished replies from the history (Python rates those), beside the statistics line.
   if (thumbs && !message) wrap.append(h("div", { class: "cz-reply-foot" }, statsEl ?? h("span"), thumbButtons(turn)));
   else if (statsEl) wrap.append(statsEl);
+  for (const part of opts.below ?? []) if (part) wrap.append(part);
   return wrap;
 }
 
-function humanBubble(text: string, turn: number): HTMLElement {
-  return h("div", { class: "cz-message cz-human", testid: "message", "data-role": "HUMAN", "data-turn": turn, text });
+function humanBubble(text: string, turn: number, editable = false): HTMLElement {
+  const bubble = h("div", { class: "cz-message cz-human", testid: "message", "data-role": "HUMAN", "data-turn": turn, text });
+  if (!editable) return bubble;
+  // The pencil sits beside the bubble, so the bubble's text stays exactly the prompt.
+  return h("div", { class: "cz-human-row", testid: "last-prompt" }, editPencil(turn), bubble);
 }
 
-function historyBubble(entry: HistoryEntry): HTMLElement {
-  return entry.role === "BOT"
-    ? botReply(entry.content ?? "", entry.turn, { stats: entry.stats, thumbs: true })
-    : humanBubble(entry.content ?? "", entry.turn);
+const entryThinking = (entry: HistoryEntry): ThinkingView | null =>
+  entry.reasoning || entry.reasoning_unfinished
+    ? { text: entry.reasoning ?? "", live: false, unfinished: entry.reasoning_unfinished === true,
+      tokens: entry.stats?.reasoning_tokens }
+    : null;
+
+interface BubbleContext {
+  open: OpenState;
+  columnName: string;
+  /** Position of the last HUMAN entry and of the last BOT entry (their tools: pencil, Continue). */
+  lastHuman: number;
+  lastBot: number;
+  generating: boolean;
 }
+
+function historyBubble(entry: HistoryEntry, index: number, ctx: BubbleContext): HTMLElement {
+  if (entry.role !== "BOT") {
+    return humanBubble(entry.content ?? "", entry.turn, index === ctx.lastHuman && !ctx.generating);
+  }
+  const failed = entry.stats?.finish_reason === "error";
+  const canContinue = index === ctx.lastBot && !failed && typeof entry.continued_with !== "string";
+  return botReply(entry.content ?? "", entry.turn, {
+    stats: entry.stats, thumbs: true, thinking: entryThinking(entry), open: ctx.open,
+    below: [promptView(entry, ctx.open), ...continuedParts(entry, ctx.columnName, ctx.open),
+      canContinue ? continueButton(entry.turn) : null],
+  });
+}
+
+const lastIndex = (history: HistoryEntry[], role: HistoryEntry["role"]): number => {
+  for (let i = history.length - 1; i >= 0; i--) if (history[i].role === role) return i;
+  return -1;
+};
 
 class ColumnView {
   readonly el: HTMLElement;
@@ -90,6 +132,9 @@ class ColumnView {
   private revealedEl: HTMLElement;
   private historyKey = "";
   private thumbs: Record<string, number> | undefined;
+  private voteState: VoteState | undefined;
+  /** Thinking, Prompt and replaced-reply blocks the user opened stay open through redraws. */
+  private open = new OpenState();
   state: ColumnState;
 
   constructor(column: ColumnState, private ctx: ColumnsContext) {
@@ -123,11 +168,26 @@ class ColumnView {
     this.streamEl = h("div", { class: "cz-stream" });
     this.repliesEl = h("div", { class: "cz-replies" }, this.historyEl, this.streamEl);
     listen(this.historyEl, "click", (event) => {
-      const button = (event.target as Element | null)?.closest?.(".cz-thumb");
-      if (!button || !this.historyEl.contains(button)) return;
-      const msg = thumbMessage(this.state.id, button as HTMLElement);
-      if (msg) ctx.send(msg);
+      const target = event.target as Element | null;
+      const button = target?.closest?.(".cz-thumb");
+      if (button && this.historyEl.contains(button)) {
+        const msg = thumbMessage(this.state.id, button as HTMLElement);
+        if (msg) ctx.send(msg);
+        return;
+      }
+      if (target?.closest?.(".cz-continue")) {
+        ctx.send({ kind: "continue_with", column: this.state.id });
+        return;
+      }
+      const pencil = target?.closest?.<HTMLElement>(".cz-edit-prompt");
+      const bubble = pencil?.parentElement?.querySelector<HTMLElement>(".cz-human");
+      if (pencil && bubble && this.historyEl.contains(pencil)) {
+        const row = pencil.parentElement as HTMLElement;
+        openEditor(row, bubble.textContent ?? "", ctx.send);
+      }
     });
+    // Opening a block (Thinking, Prompt) while the reply streams: remember it, the next frame redraws it.
+    listen(this.repliesEl, "click", (event) => this.open.onClick(event));
 
     const header = h(
       "div", { class: "cz-column-header" },
@@ -175,13 +235,25 @@ class ColumnView {
     this.settings.update(column);
 
     const history = Array.isArray(column.history) ? column.history : [];
-    const key = JSON.stringify(history);
+    const generating = column.status === "generating";
+    const key = JSON.stringify([history, column.name, generating]);
     if (key !== this.historyKey) {
       this.historyKey = key;
-      this.keepScroll(() => this.historyEl.replaceChildren(...history.map(historyBubble)));
+      const ctx: BubbleContext = {
+        open: this.open, columnName: column.name, generating,
+        lastHuman: lastIndex(history, "HUMAN"), lastBot: lastIndex(history, "BOT"),
+      };
+      this.keepScroll(() => this.historyEl.replaceChildren(...history.map((e, i) => historyBubble(e, i, ctx))));
       applyThumbs(this.historyEl, this.thumbs);
+      applyContinue(this.historyEl, this.voteState);
     }
     this.drawStream();
+  }
+
+  /** `vote_state`: the Continue button shows under the latest replies once their turn has a vote. */
+  setVoteState(state: VoteState | undefined): void {
+    this.voteState = state;
+    applyContinue(this.historyEl, state);
   }
 
   /** Thumbs of this column's replies from `vote_state.thumbs[column id]` ({turn: ±1}). */
@@ -201,9 +273,13 @@ class ColumnView {
       const parts: HTMLElement[] = [];
       const hasPrompt = this.state.history?.some((e) => e.role === "HUMAN" && e.turn === entry.turn);
       if (entry.prompt && !hasPrompt) parts.push(humanBubble(entry.prompt, entry.turn)); // history not caught up yet
+      const thinking: ThinkingView | null = entry.reasoning || entry.reasoningUnfinished
+        ? { text: entry.reasoning, live: !entry.done && !entry.text, unfinished: entry.done && entry.reasoningUnfinished,
+          tokens: entry.stats?.reasoning_tokens }
+        : null;
       parts.push(entry.done
-        ? botReply(entry.text, entry.turn, { stats: entry.stats, error: entry.error })
-        : botReply(entry.text, entry.turn, { error: entry.error, streaming: true }));
+        ? botReply(entry.text, entry.turn, { stats: entry.stats, error: entry.error, thinking, open: this.open })
+        : botReply(entry.text, entry.turn, { error: entry.error, streaming: true, thinking, open: this.open }));
       this.streamEl.replaceChildren(...parts);
     });
   }
@@ -222,6 +298,7 @@ export class ColumnsView {
   private views = new Map<string, ColumnView>();
   private empty: HTMLElement;
   private thumbs: Record<string, Record<string, number>> = {};
+  private voteState: VoteState | undefined;
 
   constructor(private ctx: ColumnsContext) {
     this.empty = h("div", { class: "cz-empty", text: "No models yet: press + to add one." });
@@ -238,6 +315,7 @@ export class ColumnsView {
       else {
         const created = new ColumnView(column, this.ctx);
         created.setThumbs(this.thumbs[column.id]);
+        created.setVoteState(this.voteState);
         this.views.set(column.id, created);
       }
     }
@@ -260,6 +338,12 @@ export class ColumnsView {
 
   drawStream(columnId: string): void {
     this.views.get(columnId)?.drawStream();
+  }
+
+  /** `vote_state`: where the Continue buttons show. */
+  setVoteState(state: VoteState | undefined): void {
+    this.voteState = state && typeof state === "object" ? state : undefined;
+    for (const view of this.views.values()) view.setVoteState(this.voteState);
   }
 
   /** `vote_state.thumbs`: {column id: {turn: ±1}}. */

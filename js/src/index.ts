@@ -96,6 +96,7 @@ function render({ model, el }: RenderProps): () => void {
     const list = columnsOf(model);
     const state = model.get("vote_state");
     columns.setThumbs(state?.thumbs);
+    columns.setVoteState(state);
     voteBar.update(state, {
       started: list.some((c) => Array.isArray(c.history) && c.history.length > 0),
       blind: list.some((c) => c.blind === true),

@@ -9,6 +9,9 @@ export interface StreamEntry {
   /** The prompt from turn_start, shown if the history has not caught up with the HUMAN entry yet. */
   prompt: string | null;
   text: string;
+  /** The thinking so far (deltas with part "reasoning"), apart from the answer in `text`. */
+  reasoning: string;
+  reasoningUnfinished: boolean;
   done: boolean;
   stats: ReplyStats | null;
   error: string | null;
@@ -68,7 +71,8 @@ export class Streams {
 
     if (msg.kind === "delta") {
       if (entry.done) return;
-      entry.text += String(msg.text ?? "");
+      if (msg.part === "reasoning") entry.reasoning += String(msg.text ?? "");
+      else entry.text += String(msg.text ?? "");
       this.schedule(column.id); // markdown is re-rendered once per frame, not once per delta
     } else if (msg.kind === "turn_error") {
       entry.error = String(msg.message ?? "generation failed");
@@ -79,6 +83,8 @@ export class Streams {
         this.entries.delete(column.id);
       } else {
         entry.text = String(msg.text ?? entry.text);
+        if (typeof msg.reasoning === "string") entry.reasoning = msg.reasoning;
+        entry.reasoningUnfinished = msg.reasoning_unfinished === true;
         entry.stats = msg.stats ?? null;
         entry.done = true;
       }
@@ -113,7 +119,8 @@ export class Streams {
 
   private fresh(column: ColumnState, turn: number, prompt: string | null): StreamEntry {
     const entry: StreamEntry = {
-      column: column.id, turn, prompt, text: "", done: false, stats: null, error: null,
+      column: column.id, turn, prompt, text: "", reasoning: "", reasoningUnfinished: false, done: false, stats: null,
+      error: null,
       staleBot: key(botFor(column, turn)),
     };
     this.entries.set(column.id, entry);

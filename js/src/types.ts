@@ -11,13 +11,29 @@ export interface ReplyStats {
   finish_reason?: string | null;
   dropped_turns?: number | null;
   error?: string | null;
+  /** Of new_tokens, those spent thinking. */
+  reasoning_tokens?: number | null;
 }
 
 export interface HistoryEntry {
   role: "HUMAN" | "BOT";
+  /** A reply's answer (its thinking is in `reasoning`). */
   content: string;
   turn: number;
   stats?: ReplyStats | null;
+  /** The exact text the model received (remote columns: the messages sent, as JSON); null while hidden. */
+  rendered_prompt?: string | null;
+  prompt_tokens?: number | null;
+  /** Arena, while blind: the rendered prompt stays in the kernel (its format would name the model). */
+  prompt_hidden?: boolean;
+  reasoning?: string | null;
+  /** The thinking block was never closed (stopped, or out of tokens, while thinking). */
+  reasoning_unfinished?: boolean;
+  /** The column whose reply the conversation continued with at this turn; `alternatives[0]` is this column's own. */
+  continued_with?: string | null;
+  alternatives?: HistoryEntry[];
+  /** HUMAN entries: the turns this prompt replaced by an edit. */
+  edited?: { turn: number; prompt: string; reply: HistoryEntry | null }[];
 }
 
 export interface SettingSpec {
@@ -147,8 +163,9 @@ export interface BatchProgress {
 /** Python -> JS custom messages about replies (see stream.ts). */
 export type StreamMessage =
   | { kind: "turn_start"; column: string; turn: number; prompt?: string }
-  | { kind: "delta"; column: string; turn: number; text: string }
-  | { kind: "turn_end"; column: string; turn: number; text: string; stats?: ReplyStats | null }
+  | { kind: "delta"; column: string; turn: number; text: string; part?: "reasoning" }
+  | { kind: "turn_end"; column: string; turn: number; text: string; stats?: ReplyStats | null;
+      reasoning?: string | null; reasoning_unfinished?: boolean }
   | { kind: "turn_error"; column: string; turn: number; message: string };
 
 /** The answer to `export` (the download button): save `document` as JSON under `filename`. */
@@ -171,6 +188,8 @@ export type OutMessage =
   | { kind: "remove_model"; column: string }
   | { kind: "set_settings"; column: string; settings: Record<string, unknown> }
   | { kind: "vote"; choice: string }
+  | { kind: "continue_with"; column: string }
+  | { kind: "edit_last"; prompt: string }
   | { kind: "thumb"; column: string; value: 1 | -1 | 0; turn: number }
   | { kind: "stop_batch" }
   | { kind: "export" }
