@@ -143,7 +143,9 @@ class ChatZooWidget(anywidget.AnyWidget):
             if end is not None and time.monotonic() > end:
                 break
             time.sleep(0.01)
-        return self.manager.wait(timeout)
+        done = self.manager.wait(timeout)
+        self._sync()  # the last callback may have changed a column just before its own sync: show it now
+        return done
 
     @property
     def history(self) -> dict[str, list[dict[str, Any]]]:
