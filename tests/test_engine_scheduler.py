@@ -50,6 +50,23 @@ def concurrently(calls):
     return results
 
 
+def consume_then_stop(streams, stop: threading.Event, after: float) -> list[str]:
+    """Read every stream in a thread of its own, set `stop` after `after` seconds, return the texts."""
+    results: list = [None] * len(streams)
+
+    def consume(i):
+        results[i] = streams[i].consume()
+
+    threads = [threading.Thread(target=consume, args=(i,)) for i in range(len(streams))]
+    for t in threads:
+        t.start()
+    time.sleep(after)
+    stop.set()
+    for t in threads:
+        t.join(60)
+    return results
+
+
 def streamed(bot, text, **settings):
     stream = bot.stream(q(text), **settings)
     return stream.consume(), stream.stats
@@ -108,18 +125,7 @@ def test_stopping_one_request_leaves_the_others_untouched(bot):
     stop = threading.Event()
     streams = [bot.stream(q(p), stop_event=stop if i == 1 else None, do_sample=False, max_new_tokens=30)
                for i, p in enumerate(PROMPTS)]
-    results: dict[int, str] = {}
-
-    def consume(i):
-        results[i] = streams[i].consume()
-
-    threads = [threading.Thread(target=consume, args=(i,)) for i in range(3)]
-    for t in threads:
-        t.start()
-    time.sleep(0.03)
-    stop.set()
-    for t in threads:
-        t.join(60)
+    results = consume_then_stop(streams, stop, after=0.03)
     assert streams[1].stats.finish_reason == "cancelled"
     assert streams[1].stats.new_tokens < 30
     assert results[0] == alone[0] and results[2] == alone[2]
@@ -224,13 +230,7 @@ def test_beam_search_runs_alone_and_says_so(bot):
 def test_a_stopped_batch_leaves_the_scheduler_idle_and_ready(bot):
     stop = threading.Event()
     streams = [bot.stream(q(p), stop_event=stop, do_sample=False, max_new_tokens=200) for p in PROMPTS]
-    threads = [threading.Thread(target=s.consume) for s in streams]
-    for t in threads:
-        t.start()
-    time.sleep(0.05)
-    stop.set()
-    for t in threads:
-        t.join(30)
+    consume_then_stop(streams, stop, after=0.05)
     assert all(s.stats.finish_reason == "cancelled" for s in streams)
     assert bot.scheduler.active == 0
     assert streamed(bot, PROMPTS[0], **GREEDY)[0]
