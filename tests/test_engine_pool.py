@@ -129,3 +129,14 @@ def test_removing_a_column_releases_its_model(tiny_chat_dir):
     assert model() is not None
     manager.remove(two.id)
     assert model() is None and pool.keys() == []
+
+
+def test_a_released_bot_says_so_when_asked_to_answer(tiny_chat_dir):
+    from chatzoo_widget.registry import load_bot
+
+    pool = ModelPool()
+    lease = pool.acquire("tiny", lambda: load_bot(tiny_chat_dir, type="chat"))
+    bot = lease.bot(60)
+    lease.release()
+    with pytest.raises(RuntimeError, match="was released"):
+        bot.chat([{"role": "HUMAN", "content": "Hello"}], max_new_tokens=4)

@@ -599,6 +599,8 @@ class TransformersChatBOT(ChatBOT):
 
     # ----- one reply, streamed -----------------------------------------------------------------
     def stream_generate(self, request: GenerationRequest) -> Iterator[str]:
+        if self.model is None:
+            raise RuntimeError(f"{self.name} was released (its last column or server let go of it): load it again")
         gen_kwargs = self.prepare_gen_kwargs(request.gen_kwargs)
         max_new_tokens = int(gen_kwargs.get("max_new_tokens") or self.model.generation_config.max_new_tokens or 256)
         gen_kwargs["max_new_tokens"] = max_new_tokens
