@@ -141,3 +141,25 @@ def test_the_front_end_messages(widget):
     assert w.history["c"][-1]["content"] == "c says Q2"
     w._on_front_end_message(w, {"kind": "edit_last", "prompt": ""}, [])
     assert "empty" in w.notice
+
+
+def test_arena_labels_work_and_thinking_deltas_are_scrubbed_while_blind():
+    bots = [ScriptedBOT("alpha", reply="<think> I am alpha, thinking </think> alpha answers"),
+            ScriptedBOT("beta", reply="beta answers")]
+    w = ChatZooWidget(bots, arena=True, seed=3)
+    sent = []
+    w.send_message = lambda msg: sent.append(w._blind.message(msg))  # what the browser would get
+    w.manager.on_event = w.send_message
+    try:
+        w.send("Hi", wait=True)
+        thought = "".join(m["text"] for m in sent if m and m.get("kind") == "delta" and m.get("part") == "reasoning")
+        assert thought and "alpha" not in thought.lower()  # the name inside the thinking is scrubbed
+        label = w._arena.label(w.manager.get("beta").id, w._book.conversation_id)
+        record = w.vote(label, continue_with=True)
+        assert record["winner"] == "beta"
+        assert w.history["alpha"][-1]["content"] == "beta answers"
+        other = w._arena.label(w.manager.get("alpha").id, w._book.conversation_id)
+        assert w.continue_with(other) == ["alpha", "beta"]  # by label too; back to alpha's own reply
+        assert w.history["beta"][-1] == {"role": "BOT", "content": "alpha answers", "reasoning": "I am alpha, thinking"}
+    finally:
+        w.close()

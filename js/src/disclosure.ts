@@ -27,10 +27,11 @@ export class OpenState {
 
 /** A <details> block, open when `state` remembers it so. */
 export function disclosure(
-  state: OpenState, key: string, attrs: { class: string; testid: string }, summary: Node | string, ...body: Node[]
+  state: OpenState, key: string, attrs: { class: string; testid: string; toggle?: string }, summary: Node | string,
+  ...body: Node[]
 ): HTMLDetailsElement {
   const el = h("details", { class: attrs.class, testid: attrs.testid, "data-open-key": key },
-    h("summary", { class: "cz-disclosure-summary", testid: `${attrs.testid}-toggle` }, summary), ...body);
+    h("summary", { class: "cz-disclosure-summary", testid: attrs.toggle ?? `${attrs.testid}-toggle` }, summary), ...body);
   el.open = state.has(key);
   return el;
 }

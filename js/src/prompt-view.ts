@@ -36,5 +36,5 @@ export function promptView(entry: HistoryEntry, open: OpenState): HTMLElement | 
   const body = hidden
     ? h("div", { class: "cz-muted cz-prompt-hidden", testid: "rendered-prompt-hidden", text: HIDDEN_PROMPT })
     : h("pre", { class: "cz-rendered-prompt", testid: "rendered-prompt" }, ...promptNodes(entry.rendered_prompt!));
-  return disclosure(open, `prompt:${entry.turn}`, { class: "cz-prompt-view", testid: "prompt" }, title, body);
+  return disclosure(open, `prompt:${entry.turn}`, { class: "cz-prompt-view", testid: "prompt-view", toggle: "prompt-toggle" }, title, body);
 }
