@@ -160,7 +160,8 @@ def bench_server(args) -> dict:
                     break
             except httpx.HTTPError:
                 time.sleep(0.5)
-        body = {"model": "x", "max_tokens": args.tokens, "temperature": 0.8,
+        model_id = httpx.get(f"{base}/v1/models", timeout=10).json()["data"][0]["id"]
+        body = {"model": model_id, "max_tokens": args.tokens, "temperature": 0.8,
                 "messages": [{"role": "user", "content": PROMPT}]}
 
         async def one(client, i: int) -> tuple[int, int]:
