@@ -3,9 +3,9 @@
 Models load and generate in worker threads. What a library prints there (a `warnings.warn`, or a log record
 that reaches stderr, e.g. bitsandbytes' "Failed to load CPU gemm_4bit_forward from kernels-community") lands
 in whatever cell happens to be running, since ipykernel routes a thread's output by the parent message of the
-moment. `install()` diverts them: each distinct warning from a non-main thread is logged once, at INFO, to the
+moment. `install()` diverts them: each distinct warning from one of ChatZoo's threads is logged once, at INFO, to the
 `chatzoo_widget.library` logger (silent unless you configure logging), and kept in `seen()`. The main thread
-keeps Python's usual behaviour, and so do our own loggers.
+and every other thread keep Python's usual behaviour, and so do our own loggers.
 
     import logging; logging.getLogger("chatzoo_widget.library").setLevel(logging.INFO)  # to see them
 """
@@ -26,7 +26,9 @@ _installed: dict[str, Any] = {}
 
 
 def _in_worker() -> bool:
-    return threading.current_thread() is not threading.main_thread()
+    # Only ChatZoo's own threads (all named "chatzoo-..."): the user's threads and other libraries' keep
+    # Python's usual behaviour.
+    return threading.current_thread().name.startswith("chatzoo-")
 
 
 def _divert(text: str) -> None:

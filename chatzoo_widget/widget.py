@@ -479,7 +479,7 @@ class ChatZooWidget(anywidget.AnyWidget):
             elif kind == "stop":
                 self.stop(content.get("column"))  # Stop (all) also stops a batch run and a judge at work
             elif kind == "clear":
-                threading.Thread(target=self.manager.clear, daemon=True).start()
+                threading.Thread(target=self.manager.clear, daemon=True, name="chatzoo-clear").start()
             elif kind == "regenerate":
                 self.manager.regenerate()
             elif kind == "add_model":

@@ -47,6 +47,16 @@ def test_worker_thread_warnings_and_log_records_stay_out_of_stderr(installed, ca
     assert any("gemm_4bit_forward" in s for s in quiet.seen())
 
 
+def test_a_users_own_thread_keeps_its_warnings(installed, caplog):
+    def work():
+        logging.getLogger("someone.else").warning("the user's own thread speaks")
+
+    t = threading.Thread(target=work, name="user-thread")
+    t.start()
+    t.join()
+    assert any(r.getMessage() == "the user's own thread speaks" and r.name == "someone.else" for r in caplog.records)
+
+
 def test_main_thread_and_errors_keep_their_usual_behaviour(installed, caplog, monkeypatch):
     shown = []
     monkeypatch.setitem(quiet._installed, "showwarning", lambda *args: shown.append(str(args[0])))
