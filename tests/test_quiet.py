@@ -51,9 +51,10 @@ def test_a_users_own_thread_keeps_its_warnings(installed, caplog):
     def work():
         logging.getLogger("someone.else").warning("the user's own thread speaks")
 
-    t = threading.Thread(target=work, name="user-thread")
-    t.start()
-    t.join()
+    with caplog.at_level(logging.WARNING, logger="someone.else"):
+        t = threading.Thread(target=work, name="user-thread")
+        t.start()
+        t.join()
     assert any(r.getMessage() == "the user's own thread speaks" and r.name == "someone.else" for r in caplog.records)
 
 
