@@ -187,3 +187,9 @@ def test_sweep_makes_columns_of_one_checkpoint():
                                 (("m", "temperature", [0.5]), {"temperature": 1.0}, "swept setting")]:
         with pytest.raises(ValueError, match=match):
             sweep(*args, **kwargs)
+
+
+def test_batch_rows_hold_the_answer_without_the_thinking():
+    m = make(ScriptedBOT("thinker", reply="<think>first, count the fruit</think>Three fruits."))
+    df = run_batch(m, ["Name three fruits."])
+    assert list(df["reply"]) == ["Three fruits."]

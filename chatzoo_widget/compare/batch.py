@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping, Sequence
 import pandas as pd
 
 from ..bots.base import ChatBOT, ReplyStats
+from ..bots.thinking import prompt_opens_block, split_thinking
 from ..manager import BusyError, ChatManager, Column, format_error, model_query
 from .judge import MAX_IN_FLIGHT, PairJob, PairJudge, StopSet, check_template, judge_source, pair_tasks
 
@@ -207,6 +208,9 @@ class _BatchRunner:
                     settings["seed"] = k
                 before = model_query(history)[:-1]
                 text, stats, status = self._ask(bot, model_query(history), settings)
+                # The answer alone, as in a column's history: the diff, votes, judges and pairs read it.
+                text = split_thinking(text, column.think_tags,
+                                      opened=prompt_opens_block(stats.rendered_prompt, column.think_tags)).answer
                 shown = self.manager.effective_settings(column)
                 if "seed" in settings:
                     shown["seed"] = settings["seed"]
