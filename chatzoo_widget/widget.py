@@ -21,6 +21,16 @@ _UNBUILT_ESM = """export default { render({ el }) {
 } };"""
 
 
+def _wait_interruptibly(run: Any) -> None:
+    """Wait for a background run (a batch run, a judge); interrupting the kernel stops it and keeps what it did."""
+    try:
+        while run.running:
+            run.thread.join(0.1)
+    except KeyboardInterrupt:
+        run.stop()
+        run.wait()
+
+
 def _bundle(name: str, fallback: str) -> pathlib.Path | str:
     path = STATIC / name
     return path if path.exists() else fallback
@@ -266,12 +276,7 @@ class ChatZooWidget(anywidget.AnyWidget):
         self._judge_changed()
         if not wait:
             return run
-        try:
-            while run.running:
-                run.thread.join(0.1)
-        except KeyboardInterrupt:
-            run.stop()
-            run.wait()
+        _wait_interruptibly(run)
         if run.error and not run.records:
             raise RuntimeError(run.error)
         return run.wait()
@@ -315,12 +320,7 @@ class ChatZooWidget(anywidget.AnyWidget):
         self._batch_changed()
         if not wait:
             return run
-        try:
-            while run.running:
-                run.thread.join(0.1)
-        except KeyboardInterrupt:
-            run.stop()
-            run.wait()
+        _wait_interruptibly(run)
         if run.error:
             raise RuntimeError(f"batch run failed: {run.error}")
         return run.result
