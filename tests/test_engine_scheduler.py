@@ -284,8 +284,11 @@ def test_every_rows_logits_equal_a_full_forward_of_that_row_alone(arch, tiny_dir
         request.wait_finished()
     scheduler.close()
     assert scheduler.peak_batch == 3
+    def relative_error(ids, logits):  # float32 rounding grows with the logits' size (random weights: large)
+        ref = model(input_ids=torch.tensor([ids])).logits[0, -1].float()
+        return ((ref - logits).abs().max() / ref.abs().max().clamp(min=1.0)).item()
+
     with torch.inference_mode():
-        worst = max((model(input_ids=torch.tensor([ids])).logits[0, -1].float() - logits).abs().max().item()
-                    for ids, logits in seen_logits)
+        worst = max(relative_error(ids, logits) for ids, logits in seen_logits)
     assert len(seen_logits) == 10 + 10 + 4
-    assert worst < 1e-4
+    assert worst < 1e-5

@@ -28,6 +28,7 @@ from transformers import DynamicCache
 from .batch_state import BatchState, plain_cache
 from .request import EngineRequest, Finished
 from .sampling import pick_tokens, row_decoding
+from .small_rows import use_few_rows_path
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,7 @@ class Scheduler:
         self._closed = False
         _LIVE.add(self)
         self.threads = threads
+        use_few_rows_path(model)
         params = inspect.signature(model.forward).parameters
         self._takes_positions = "position_ids" in params
         self._cache_arg = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.2x
