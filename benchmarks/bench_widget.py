@@ -144,7 +144,7 @@ def bench_messages() -> dict:
     from chatzoo_widget.testing import tiny_models
 
     folder = tempfile.mkdtemp(prefix="chatzoo-bench-")
-    path = tiny_models.build_chat(folder)
+    path = in_worker(tiny_models.build_chat, folder)  # torch on the main thread would slow every later part
     bot = in_worker(load_bot, path, type="chat")
     events: list = []
     lock = threading.Lock()
