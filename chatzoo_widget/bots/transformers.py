@@ -339,17 +339,28 @@ class TransformersChatBOT(ChatBOT):
         """accelerate's device map for `device_map="auto"`, keeping `no_split_module_classes` whole."""
         if not isinstance(device_map, str) or self.gguf_file or self.quantization:
             return device_map
-        from accelerate import infer_auto_device_map, init_empty_weights
+        from accelerate import init_empty_weights
 
         config = AutoConfig.from_pretrained(self.model_name_or_path, trust_remote_code=self.trust_remote_code)
-        dtype = self.torch_dtype()
-        if dtype == "auto":  # size the blocks in the checkpoint's own dtype
-            saved = self._config_dict.get("dtype") or self._config_dict.get("torch_dtype")
-            dtype = DTYPES.get(saved) if isinstance(saved, str) and saved != "auto" else None
+        dtype = self.planning_dtype()
         with init_empty_weights():
             empty = model_cls.from_config(config, trust_remote_code=self.trust_remote_code,
                                           **({"dtype": dtype} if dtype is not None else {}))
         self._split_hint = sorted(getattr(empty, "_no_split_modules", None) or [])
+        return self.plan_on(empty, dtype)
+
+    def planning_dtype(self) -> Any:
+        """The dtype to size blocks in for a device map: the load's dtype, or the checkpoint's own for "auto"."""
+        dtype = self.torch_dtype()
+        if dtype != "auto":
+            return dtype
+        saved = self._config_dict.get("dtype") or self._config_dict.get("torch_dtype")
+        return DTYPES.get(saved) if isinstance(saved, str) and saved != "auto" else None
+
+    def plan_on(self, empty: Any, dtype: Any) -> dict[str, Any]:
+        """accelerate's device map for an empty (meta) model, keeping `no_split_module_classes` whole."""
+        from accelerate import infer_auto_device_map
+
         kwargs: dict[str, Any] = {"no_split_module_classes": self.no_split_module_classes}
         if self.max_memory:
             kwargs["max_memory"] = self.max_memory

@@ -51,24 +51,13 @@ def plan_device_map(bot: Any, loader: NativeLoader, device_map: Any) -> Any:
     (the same plan TransformersChatBOT makes for built-in architectures)."""
     if not isinstance(device_map, str) or bot.quantization:
         return device_map
-    from accelerate import infer_auto_device_map, init_empty_weights
+    from accelerate import init_empty_weights
 
-    from ..bots.transformers import DTYPES
-
-    dtype = bot.torch_dtype()
-    if dtype == "auto":  # size the blocks in the checkpoint's own dtype
-        saved = bot._config_dict.get("dtype") or bot._config_dict.get("torch_dtype")
-        dtype = DTYPES.get(saved) if isinstance(saved, str) and saved != "auto" else None
+    dtype = bot.planning_dtype()
     with init_empty_weights():
         empty = loader.from_config(**({"dtype": dtype} if dtype is not None else {}))
         empty.tie_weights()  # tied weights count once, and accelerate checks they are tied
-    kwargs: dict[str, Any] = {"no_split_module_classes": bot.no_split_module_classes}
-    if bot.max_memory:
-        kwargs["max_memory"] = bot.max_memory
-    if dtype is not None:
-        kwargs["dtype"] = dtype
-    bot.device_map_plan = infer_auto_device_map(empty, **kwargs)
-    return bot.device_map_plan
+    return bot.plan_on(empty, dtype)
 
 
 __all__ = ["NativeLoader", "checkpoint_file", "plan_device_map"]
