@@ -7,6 +7,7 @@
     tiny_godel_dir     T5 + sentencepiece                       load_bot(dir, type="godel")
     tiny_dirs          family -> folder, all of the above
     tiny_bot           a loaded "chat" bot on tiny_chat_dir (shared: do not change it; load your own to patch)
+    sent               the custom messages widgets send to the front end
 
 No test may reach a model hub: HF_HUB_OFFLINE is set before transformers is imported.
 """
@@ -50,6 +51,16 @@ tiny_chat_dir, tiny_firefly_dir, tiny_moss_dir, tiny_chatglm_dir, tiny_godel_dir
 @pytest.fixture(scope="session")
 def tiny_dirs(request):
     return {family: request.getfixturevalue(f"tiny_{family}_dir") for family in FAMILIES}
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """The custom messages widgets send to the front end, in order."""
+    from chatzoo_widget import ChatZooWidget
+
+    messages: list[dict] = []
+    monkeypatch.setattr(ChatZooWidget, "send_message", lambda self, msg: messages.append(msg))
+    return messages
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ import pytest
 from chatzoo_widget import ChatZooWidget
 from chatzoo_widget.bots.process import free_port
 from chatzoo_widget.compare.blind import BlindFilter
-from chatzoo_widget.testing import ScriptedBOT, wait_until
+from chatzoo_widget.testing import ScriptedBOT, front_end, wait_until
 
 SECRETS = ["zq-alpha-7f3e", "zq-alpha-model-x1", "zq-beta-91c2", "zq-gamma-c0de", "zq-delta-ckpt",
            "zq-remote-e5", "zq-remote-model-id", "zq-eps-added", "zq-zeta-unknown"]
@@ -72,10 +72,6 @@ class ExplodingBOT(ScriptedBOT):
         yield "partial "
         raise RuntimeError(f"CUDA error in {self.name} (/models/zq-gamma-c0de/model.safetensors); "
                            f"also see zq-alpha-7f3e")
-
-
-def front_end(w, **content):
-    w._handle_custom_msg(content, [])
 
 
 def labels(w) -> dict[str, str]:

@@ -10,19 +10,8 @@ import pytest
 
 from chatzoo_widget import ChatZooWidget
 from chatzoo_widget.bots.base import ChatBOT
-from chatzoo_widget.testing import ScriptedBOT, wait_until
+from chatzoo_widget.testing import ScriptedBOT, front_end, wait_until
 from test_judge import AlwaysA, marker_judge
-
-
-@pytest.fixture
-def sent(monkeypatch):
-    messages: list[dict] = []
-    monkeypatch.setattr(ChatZooWidget, "send_message", lambda self, msg: messages.append(msg))
-    return messages
-
-
-def front_end(w, **content):
-    w._handle_custom_msg(content, [])
 
 
 def bots():

@@ -8,20 +8,7 @@ import pytest
 
 from chatzoo_widget import ChatZooWidget
 from chatzoo_widget.manager import BusyError
-from chatzoo_widget.testing import ScriptedBOT, wait_until
-
-
-@pytest.fixture
-def sent(monkeypatch):
-    """Custom messages the widget sends to the front end."""
-    messages: list[dict] = []
-    monkeypatch.setattr(ChatZooWidget, "send_message", lambda self, msg: messages.append(msg))
-    return messages
-
-
-def front_end(w: ChatZooWidget, **content):
-    """Deliver a message as the browser would (model.send)."""
-    w._handle_custom_msg(content, [])
+from chatzoo_widget.testing import ScriptedBOT, front_end, wait_until
 
 
 def statuses(w):

@@ -8,18 +8,7 @@ import time
 import pytest
 
 from chatzoo_widget import ChatZooWidget
-from chatzoo_widget.testing import ScriptedBOT, wait_until
-
-
-@pytest.fixture
-def sent(monkeypatch):
-    messages: list[dict] = []
-    monkeypatch.setattr(ChatZooWidget, "send_message", lambda self, msg: messages.append(msg))
-    return messages
-
-
-def front_end(w, **content):
-    w._handle_custom_msg(content, [])
+from chatzoo_widget.testing import ScriptedBOT, front_end, wait_until
 
 
 def bots():

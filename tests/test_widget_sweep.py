@@ -4,16 +4,7 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from chatzoo_widget import ChatZooWidget
-
-
-@pytest.fixture
-def sent(monkeypatch):
-    messages: list[dict] = []
-    monkeypatch.setattr(ChatZooWidget, "send_message", lambda self, msg: messages.append(msg))
-    return messages
 
 
 def test_an_eight_column_sweep_decodes_in_one_batch(sent, tiny_chat_dir):

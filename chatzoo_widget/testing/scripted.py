@@ -100,3 +100,8 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, interval: f
             return True
         time.sleep(interval)
     return predicate()
+
+
+def front_end(widget: Any, **content: Any) -> None:
+    """Deliver a custom message to a widget as the browser would (`model.send(content)`)."""
+    widget._handle_custom_msg(content, [])
