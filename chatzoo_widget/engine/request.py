@@ -6,7 +6,7 @@ import queue
 import secrets
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 FINISH_REASONS = ("stop", "length", "cancelled", "error")
 
@@ -36,25 +36,12 @@ class EngineRequest:
     stop_event: threading.Event = field(default_factory=threading.Event)
     channel: "queue.SimpleQueue[Any]" = field(default_factory=queue.SimpleQueue)
     # Set by the scheduler:
-    batched: bool = True
     prompt_ids: list[int] = field(default_factory=list)
     generated: list[int] = field(default_factory=list)
     state: Any = None  # the scheduler's per-request decoding state (processors, generator, limits)
 
     def random_seed(self) -> int:
         return self.seed if self.seed is not None and self.seed >= 0 else secrets.randbits(63)
-
-    def tokens(self) -> Iterator[list[int]]:
-        """Token ids as the scheduler produces them (lists, several at a time); ends with the request.
-
-        Afterwards `finished` says why it ended.
-        """
-        while True:
-            item = self.channel.get()
-            if isinstance(item, Finished):
-                self.finished = item
-                return
-            yield item
 
     def drain_nowait(self) -> tuple[list[int], bool]:
         """Every id that has arrived so far without waiting, and whether the request ended."""

@@ -126,13 +126,12 @@ class Scheduler:
         self._takes_positions = "position_ids" in params
         self._cache_arg = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.2x
         self._takes_logits_to_keep = "logits_to_keep" in params
-        #: requests decoded so far and the largest batch seen: facts for benchmarks and tests
-        self.steps = 0
+        #: the largest batch seen: a fact for benchmarks and tests
         self.peak_batch = 0
 
     # ----- callers' side ------------------------------------------------------------------------
     def submit(self, request: EngineRequest) -> EngineRequest:
-        """Queue a request; read its tokens with `request.next_ids()` / `request.tokens()`."""
+        """Queue a request; read its tokens with `request.next_ids()`, its end with `request.wait_finished()`."""
         with self._cv:
             if self._closed:
                 raise SchedulerClosed(f"{self.name} was released: load it again to generate")
@@ -242,7 +241,7 @@ class Scheduler:
             mask[i, longest - n:] = 1
         cache = DynamicCache()
         try:
-            logits = self._forward(input_ids, mask, cache, prefill=True)
+            logits = self._forward(input_ids, mask, cache)
             if not plain_cache(cache):
                 raise RuntimeError(f"{self.name}'s cache cannot be batched (not a plain DynamicCache)")
         except Exception as exc:  # the newcomers fail; the rows already decoding go on
@@ -253,7 +252,7 @@ class Scheduler:
         self._rows.extend(ready)
         self._pick(ready, logits, offset=len(self._rows) - len(ready))
 
-    def _forward(self, input_ids: torch.Tensor, mask: torch.Tensor, cache: Any, prefill: bool) -> torch.Tensor:
+    def _forward(self, input_ids: torch.Tensor, mask: torch.Tensor, cache: Any) -> torch.Tensor:
         kwargs: dict[str, Any] = {"attention_mask": mask, self._cache_arg: cache, "use_cache": True}
         if self._takes_positions:
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
@@ -261,7 +260,6 @@ class Scheduler:
         if self._takes_logits_to_keep:
             kwargs["logits_to_keep"] = 1
         out = self.model(input_ids=input_ids, **kwargs)
-        self.steps += 0 if prefill else 1
         return out.logits[:, -1, :].float()
 
     def _step(self) -> None:
@@ -272,7 +270,7 @@ class Scheduler:
         self.peak_batch = max(self.peak_batch, len(self._rows))
         last = torch.tensor([[r.generated[-1]] for r in self._rows], dtype=torch.long, device=self.model.device)
         mask = self._state.extend_mask()
-        logits = self._forward(last, mask, self._state.cache, prefill=False)
+        logits = self._forward(last, mask, self._state.cache)
         self._pick(list(self._rows), logits, offset=0)
 
     def _pick(self, requests: list[EngineRequest], logits: torch.Tensor, offset: int) -> None:
