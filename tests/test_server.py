@@ -69,7 +69,7 @@ def test_non_stream_completion(srv):
     body = r.json()
     assert body["object"] == "chat.completion" and body["id"].startswith("chatcmpl-") and body["model"] == "scripted"
     (choice,) = body["choices"]
-    assert choice["message"] == {"role": "assistant", "content": "Reply 1 to: hello zoo"}
+    assert choice["message"] == {"role": "assistant", "content": "Reply 1 to: hello zoo", "refusal": None}
     assert choice["finish_reason"] == "stop"
     assert body["usage"] == {"prompt_tokens": 2, "completion_tokens": 5, "total_tokens": 7}
 

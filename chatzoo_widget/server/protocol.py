@@ -152,8 +152,12 @@ def now() -> int:
 
 
 class AssistantMessage(BaseModel):
+    """A whole reply. `refusal` is always null here, but OpenAI's schema requires the field (typed clients decode
+    into structs that expect it), as it does `logprobs` in each choice."""
+
     role: Literal["assistant"] = "assistant"
     content: str
+    refusal: None = None
 
 
 class Choice(BaseModel):
