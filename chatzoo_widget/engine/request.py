@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import queue
 import secrets
 import threading
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 FINISH_REASONS = ("stop", "length", "cancelled", "error")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -28,6 +30,8 @@ class EngineRequest:
     gen_kwargs: generate() keyword arguments (max_new_tokens, do_sample, temperature, top_p, top_k,
         repetition_penalty, eos_token_id, ...), read through the model's own generation config.
     seed: a seed for this request's own random generator (None: an unpredictable one).
+    on_prefill: called in the scheduler's thread as the prompt is read, with (prompt tokens read, prompt tokens):
+        once before the first chunk and after each chunk (see prefill.py); keep it quick, it holds the model.
     """
 
     prepare: Callable[[], Any]
@@ -35,10 +39,21 @@ class EngineRequest:
     seed: int | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
     channel: "queue.SimpleQueue[Any]" = field(default_factory=queue.SimpleQueue)
+    on_prefill: Callable[[int, int], None] | None = None
     # Set by the scheduler:
     prompt_ids: list[int] = field(default_factory=list)
     generated: list[int] = field(default_factory=list)
+    prefilled: int = 0  # prompt tokens read so far
     state: Any = None  # the scheduler's per-request decoding state (processors, generator, limits)
+
+    def report_prefill(self, read: int) -> None:
+        """Tell `on_prefill` how many prompt tokens are read (a failing callback is logged, never raised)."""
+        self.prefilled = read
+        if self.on_prefill is not None:
+            try:
+                self.on_prefill(read, len(self.prompt_ids))
+            except Exception as exc:  # noqa: BLE001 - a listener must not break the model's thread
+                log.warning("prefill progress listener failed: %s", exc)
 
     def random_seed(self) -> int:
         return self.seed if self.seed is not None and self.seed >= 0 else secrets.randbits(63)

@@ -3,6 +3,8 @@
 A request that arrives while others decode is prefilled and joins at the next step; a finished, stopped or failed
 one leaves at once, without holding the others back. Each row keeps its own settings (see sampling.py) and its own
 random generator. One thread per scheduler runs every forward pass, so torch never runs on the callers' threads.
+A long prompt is read in chunks (prefill.py): between two chunks the rows already decoding take a step, each
+newcomer hears how far its prompt is read, and a stopped one ends there.
 
 Why not `model.generate` on a batch? It cannot take a request mid-flight. Why not transformers' continuous batching
 (`init_continuous_batching`)? On CPU it ran one request alone at 0.78x a plain generate, and it has no per-request
@@ -23,9 +25,9 @@ import weakref
 from typing import Any
 
 import torch
-from transformers import DynamicCache
 
 from .batch_state import BatchState, plain_cache
+from .prefill import DEFAULT_PREFILL_CHUNK, PrefillGroup, check_chunk
 from .request import EngineRequest, Finished
 from .sampling import pick_tokens, row_decoding
 from .small_rows import use_few_rows_path
@@ -105,10 +107,12 @@ class Scheduler:
         server may change it).
     threads: CPU threads of this scheduler's thread (None: the cores shared out between the models decoding at
         the same moment, see _CoreShare); never set per request.
+    prefill_chunk: prompt tokens read per forward pass (see prefill.py).
     """
 
     def __init__(self, model: Any, *, name: str = "model", max_batch: int = DEFAULT_MAX_BATCH,
-                 pad_token_id: int | None = None, threads: int | None = None):
+                 pad_token_id: int | None = None, threads: int | None = None,
+                 prefill_chunk: int = DEFAULT_PREFILL_CHUNK):
         self.model = model
         self.name = name
         self.max_batch = max_batch
@@ -116,6 +120,8 @@ class Scheduler:
         self._cv = threading.Condition()
         self._waiting: list[EngineRequest] = []
         self._rows: list[EngineRequest] = []  # row i of the batch is _rows[i]
+        self._prefill: PrefillGroup | None = None  # newcomers whose prompts are being read (one group at a time)
+        self.prefill_chunk = check_chunk(prefill_chunk)
         self._state = BatchState()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -146,13 +152,13 @@ class Scheduler:
     def active(self) -> int:
         """Requests decoding or waiting."""
         with self._cv:
-            return len(self._rows) + len(self._waiting)
+            return len(self._rows) + len(self._waiting) + len(self._reading())
 
     def close(self) -> None:
         """Stop every request (they end "cancelled") and let the thread end; the model can then be freed."""
         with self._cv:
             self._closed = True
-            for request in self._waiting + self._rows:
+            for request in self._waiting + self._rows + self._reading():
                 request.stop_event.set()
             self._cv.notify()
         thread = self._thread
@@ -164,22 +170,26 @@ class Scheduler:
         with torch.inference_mode():
             while True:
                 with self._cv:
-                    if not self._waiting and not self._rows:
+                    if not self._waiting and not self._rows and not self._prefill:
                         CORES.leave(id(self))
                         release_free_memory()
-                    while not self._waiting and not self._rows and not self._closed:
+                    while not self._waiting and not self._rows and not self._prefill and not self._closed:
                         self._cv.wait()
                     CORES.enter(id(self))
-                    if not self._rows:
+                    if not self._rows and not self._prefill:
                         self._gather_burst()
-                    if self._closed and not self._rows:
+                    if self._closed:  # a group admitted while close() ran was in none of its lists
+                        for request in self._rows + self._reading():
+                            request.stop_event.set()
+                    if self._closed and not self._rows and not self._prefill:
                         for request in self._waiting:
                             self._end(request, "cancelled")
                         self._waiting.clear()
                         self._thread = None
                         CORES.leave(id(self))
                         return
-                    room = max(0, self.max_batch - len(self._rows))
+                    # One group is read at a time: later arrivals wait for it, then come in as the next group.
+                    room = 0 if self._prefill else max(0, self.max_batch - len(self._rows))
                     group, self._waiting = self._waiting[:room], self._waiting[room:]
                 threads = self.threads or CORES.threads()
                 if torch.get_num_threads() != threads:
@@ -187,6 +197,8 @@ class Scheduler:
                 try:
                     if group:
                         self._admit(group)
+                    if self._prefill:
+                        self._read_chunk()
                     if self._rows:
                         self._step()
                 except Exception as exc:  # a failure of the whole forward pass ends the rows it carried
@@ -212,7 +224,7 @@ class Scheduler:
         request.channel.put(Finished(reason, error))
 
     def _admit(self, group: list[EngineRequest]) -> None:
-        """Prefill the newcomers together (left-padded), give each its first token, and join the batch."""
+        """Prepare the newcomers' prompts and start reading them together (left-padded, see prefill.py)."""
         ready: list[EngineRequest] = []
         for request in group:
             if request.stop_event.is_set():
@@ -231,26 +243,45 @@ class Scheduler:
             ready.append(request)
         if not ready:
             return
-        device = self.model.device
-        longest = max(len(r.prompt_ids) for r in ready)
-        input_ids = torch.full((len(ready), longest), self.pad_token_id, dtype=torch.long, device=device)
-        mask = torch.zeros((len(ready), longest), dtype=torch.long, device=device)
-        for i, request in enumerate(ready):
-            n = len(request.prompt_ids)
-            input_ids[i, longest - n:] = torch.tensor(request.prompt_ids, dtype=torch.long)
-            mask[i, longest - n:] = 1
-        cache = DynamicCache()
+        self._prefill = PrefillGroup(ready, self.pad_token_id, self.model.device)
+        for request in ready:  # the prompt's length is news already: a long one takes a while
+            request.report_prefill(0)
+
+    def _reading(self) -> list[EngineRequest]:
+        return list(self._prefill.requests) if self._prefill else []
+
+    def _read_chunk(self) -> None:
+        """Read the next chunk of the group's prompts; after the last, give each its first token and let it join.
+
+        Requests stopped since the last chunk end here ("cancelled"); the others read on."""
+        group = self._prefill
+        stopped = {i for i, r in enumerate(group.requests) if r.stop_event.is_set()}
+        for i in sorted(stopped):
+            self._end(group.requests[i], "cancelled")
+        if stopped:
+            group.drop(stopped)
+        if not group.requests:
+            self._prefill = None
+            return
+        input_ids, mask = group.next_chunk(self.prefill_chunk)
         try:
-            logits = self._forward(input_ids, mask, cache)
-            if not plain_cache(cache):
+            logits = self._forward(input_ids, mask, group.cache)
+            if not plain_cache(group.cache):
                 raise RuntimeError(f"{self.name}'s cache cannot be batched (not a plain DynamicCache)")
         except Exception as exc:  # the newcomers fail; the rows already decoding go on
-            for request in ready:
+            self._prefill = None
+            for request in group.requests:
                 self._end(request, "error", exc)
             return
-        self._state.join(cache, mask)
-        self._rows.extend(ready)
-        self._pick(ready, logits, offset=len(self._rows) - len(ready))
+        group.advance(input_ids.shape[1])
+        for i, request in enumerate(group.requests):
+            request.report_prefill(group.tokens_read(i))
+        if not group.finished:
+            return
+        self._prefill = None
+        self._state.join(group.cache, group.mask)
+        self._rows.extend(group.requests)
+        self._pick(group.requests, logits, offset=len(self._rows) - len(group.requests))
 
     def _forward(self, input_ids: torch.Tensor, mask: torch.Tensor, cache: Any) -> torch.Tensor:
         kwargs: dict[str, Any] = {"attention_mask": mask, self._cache_arg: cache, "use_cache": True}
