@@ -30,7 +30,7 @@ from .batch_state import BatchState, plain_cache
 from .prefill import DEFAULT_PREFILL_CHUNK, PrefillGroup, check_chunk
 from .request import EngineRequest, Finished
 from .sampling import pick_tokens, row_decoding
-from .small_rows import use_few_rows_path
+from .small_rows import runs_on_cpu, use_few_rows_path
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class Scheduler:
     max_batch: most rows decoding at once; later requests wait for a free row (read at each admission, so a
         server may change it).
     threads: CPU threads of this scheduler's thread (None: the cores shared out between the models decoding at
-        the same moment, see _CoreShare); never set per request.
+        the same moment, see _CoreShare; for a model on a GPU, torch's own setting); never set per request.
     prefill_chunk: prompt tokens read per forward pass (see prefill.py).
     """
 
@@ -128,6 +128,8 @@ class Scheduler:
         _LIVE.add(self)
         self.threads = threads
         use_few_rows_path(model)
+        #: the CPU-only tuning applies (the core split, malloc_trim, the few-rows path): off for a model on a GPU
+        self.cpu_tuning = runs_on_cpu(model)
         params = inspect.signature(model.forward).parameters
         self._takes_positions = "position_ids" in params
         self._cache_arg = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.2x
@@ -172,10 +174,12 @@ class Scheduler:
                 with self._cv:
                     if not self._waiting and not self._rows and not self._prefill:
                         CORES.leave(id(self))
-                        release_free_memory()
+                        if self.cpu_tuning:
+                            release_free_memory()
                     while not self._waiting and not self._rows and not self._prefill and not self._closed:
                         self._cv.wait()
-                    CORES.enter(id(self))
+                    if self.cpu_tuning:
+                        CORES.enter(id(self))
                     if not self._rows and not self._prefill:
                         self._gather_burst()
                     if self._closed:  # a group admitted while close() ran was in none of its lists
@@ -191,8 +195,8 @@ class Scheduler:
                     # One group is read at a time: later arrivals wait for it, then come in as the next group.
                     room = 0 if self._prefill else max(0, self.max_batch - len(self._rows))
                     group, self._waiting = self._waiting[:room], self._waiting[room:]
-                threads = self.threads or CORES.threads()
-                if torch.get_num_threads() != threads:
+                threads = self.threads or (CORES.threads() if self.cpu_tuning else None)
+                if threads and torch.get_num_threads() != threads:
                     torch.set_num_threads(threads)
                 try:
                     if group:

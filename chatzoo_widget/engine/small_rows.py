@@ -28,8 +28,19 @@ def _few_rows_forward(self: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     return out.reshape(*x.shape[:-1], self.weight.shape[0])
 
 
+def runs_on_cpu(model: Any) -> bool:
+    """Whether the model computes on the CPU (its `.device`, else its first parameter's). A model placed on a GPU,
+    even with some blocks offloaded to the CPU, is not: the engine's CPU-only tuning stays off for it."""
+    device = getattr(model, "device", None)
+    if device is None:
+        device = next((p.device for p in model.parameters()), "cpu") if hasattr(model, "parameters") else "cpu"
+    return torch.device(device).type == "cpu"
+
+
 def use_few_rows_path(model: Any) -> int:
     """Give the model's plain CPU `nn.Linear` layers the few-rows path (idempotent); returns how many."""
+    if not runs_on_cpu(model):  # the cost it works around is MKL's (module docstring), measured on CPUs only
+        return 0
     count = 0
     for module in model.modules():
         if type(module) is nn.Linear and module.weight.device.type == "cpu" and "forward" not in vars(module):
