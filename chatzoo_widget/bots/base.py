@@ -17,14 +17,16 @@ by token through `stream_generate`.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .settings import GENERATION_SETTINGS, SettingsSpec
 from .text import cut_at_stop
 
+log = logging.getLogger(__name__)
 Message = Mapping[str, str]
 ROLES = ("HUMAN", "BOT")
 SYSTEM = "SYSTEM"
@@ -70,11 +72,19 @@ class ReplyStats:
     #: the exact text the model received (template or prompt rule applied, special tokens spelled out); for a
     #: remote model the OpenAI messages sent, as JSON. Kept out of to_dict(): it is long, and has its own place.
     rendered_prompt: str | None = field(default=None, repr=False)
+    #: while the model reads the prompt: how many of its `prompt_tokens` are read (None: the model reads it in one
+    #: pass and cannot tell). `prompt_tokens` is set before the reading starts. Not in to_dict(): a passing state.
+    prefill_done: int | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out.pop("rendered_prompt")
+        out.pop("prefill_done")
         return out
+
+
+#: Told while a local model reads the prompt: (prompt tokens read, or None where it cannot tell, prompt tokens).
+PrefillListener = Callable[[int | None, int], None]
 
 
 class Reasoning(str):
@@ -118,6 +128,16 @@ class GenerationRequest:
     clock: StreamClock | None = None
     stop: tuple[str, ...] = ()  # stop strings: the reply ends before the first (finish_reason "stop")
     hit_stop: bool = False  # a stop string ended the reply (its stop_event is set, but it was not cancelled)
+    on_prefill: PrefillListener | None = None
+
+    def report_prefill(self, read: int | None, total: int) -> None:
+        """A bot reading the prompt says how far it got: into the stats, and to the caller's listener."""
+        self.stats.prompt_tokens, self.stats.prefill_done = total, read
+        if self.on_prefill is not None:
+            try:
+                self.on_prefill(read, total)
+            except Exception as exc:  # noqa: BLE001 - a listener's failure must not end the reply
+                log.warning("prefill listener failed: %s", exc)
 
 
 class ReplyStream:
@@ -255,23 +275,29 @@ class ChatBOT:
         stop_event: threading.Event | None = None,
         *,
         stop: Sequence[str] = (),
+        on_prefill: PrefillListener | None = None,
         **settings: Any,
     ) -> ReplyStream:
         """Answer the last HUMAN turn of `query`, yielding text deltas in order.
 
-        Setting `stop_event` ends the stream within one token; the reply ends before the first of the `stop`
-        strings, and its model stops at once. Calls from many threads at once are safe: a local
-        model decodes them together in one batch (see `chatzoo_widget.engine`). After the
-        stream ends, `.text` holds the reply and `.stats` its ReplyStats. Bad queries and settings raise ValueError
-        here, before any model work.
+        Setting `stop_event` ends the stream within one token (or one chunk of a long prompt being read); the reply
+        ends before the first of the `stop` strings, and its model stops at once. A local model reading the prompt
+        calls `on_prefill(read, prompt_tokens)` from its own thread before the first token: once the prompt's
+        length is known, then after each chunk it read (`read` is None where it reads the prompt in one pass).
+        Calls from many threads at once are safe: a local model decodes them together in one batch (see
+        `chatzoo_widget.engine`). After the stream ends, `.text` holds the reply and `.stats` its ReplyStats. Bad
+        queries and settings raise ValueError here, before any model work.
         """
         query = validate_query(query)
         gen_kwargs, prompt_kwargs, control = self.merge_settings(settings)
         stats = ReplyStats()
         if isinstance(stop, str) or not all(isinstance(s, str) for s in stop):
             raise ValueError(f"stop must be a list of strings, got {stop!r}")
+        if on_prefill is not None and not callable(on_prefill):
+            raise ValueError(f"on_prefill must be a function of (tokens read, prompt tokens), got {on_prefill!r}")
         request = GenerationRequest(
-            query, gen_kwargs, prompt_kwargs, control, stop_event or threading.Event(), stats, stop=tuple(stop)
+            query, gen_kwargs, prompt_kwargs, control, stop_event or threading.Event(), stats, stop=tuple(stop),
+            on_prefill=on_prefill,
         )
         return ReplyStream(self._run(request), stats)
 

@@ -29,6 +29,7 @@ from transformers import (
 )
 from transformers.generation.streamers import BaseStreamer
 
+from ..engine.prefill import DEFAULT_PREFILL_CHUNK, check_chunk
 from ..engine.request import EngineRequest, Finished
 from ..engine.scheduler import DEFAULT_MAX_BATCH, Scheduler
 from ..engine.seeding import seeded
@@ -126,6 +127,8 @@ class TransformersChatBOT(ChatBOT):
         gguf_file: file name of a GGUF checkpoint inside the folder (dequantized on load).
         model, tokenizer: already loaded objects to wrap (nothing is loaded then).
         num_threads: CPU threads of the model's scheduler thread (default: torch's, every core).
+        prefill_chunk: prompt tokens the scheduler reads per forward pass (default 512): a long prompt shows its
+            progress and can be stopped between chunks; smaller chunks report more often.
     """
 
     family = "transformers"
@@ -162,6 +165,7 @@ class TransformersChatBOT(ChatBOT):
         model: Any = None,
         tokenizer: Any = None,
         num_threads: int | None = None,
+        prefill_chunk: int = DEFAULT_PREFILL_CHUNK,
     ):
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
@@ -183,6 +187,7 @@ class TransformersChatBOT(ChatBOT):
         self.model = model
         self.tokenizer = tokenizer
         self.num_threads = num_threads
+        self.prefill_chunk = check_chunk(prefill_chunk)
         self._config_dict: dict[str, Any] = {}
         self._split_hint: list[str] | None = None
         self._parameters: int | None = None
@@ -597,7 +602,8 @@ class TransformersChatBOT(ChatBOT):
                 if pad is None:
                     pad = self.tokenizer.eos_token_id
                 self._scheduler = Scheduler(self.model, name=self.name, max_batch=self.max_batch,
-                                            pad_token_id=pad, threads=self.num_threads)
+                                            pad_token_id=pad, threads=self.num_threads,
+                                            prefill_chunk=self.prefill_chunk)
             return self._scheduler
 
     def close(self) -> None:
@@ -620,7 +626,8 @@ class TransformersChatBOT(ChatBOT):
         if self.can_batch(gen_kwargs):
             request.stats.batched = True
             job = EngineRequest(prepare=lambda: self.fit_prompt(request, max_new_tokens)["input_ids"],
-                                gen_kwargs=gen_kwargs, seed=seed, stop_event=request.stop_event)
+                                gen_kwargs=gen_kwargs, seed=seed, stop_event=request.stop_event,
+                                on_prefill=request.report_prefill)
             self.scheduler.max_batch = self.max_batch
             self.scheduler.submit(job)
             yield from self._stream_tokens(request, job.next_ids, job.wait_finished)
@@ -681,6 +688,7 @@ class TransformersChatBOT(ChatBOT):
             try:
                 with self._alone_lock, torch.inference_mode(), seeded(seed if gen_kwargs.get("do_sample") else None):
                     input_dict = self.fit_prompt(request, max_new_tokens)
+                    request.report_prefill(None, request.stats.prompt_tokens)  # generate reads it in one pass
                     if stop_event.is_set():
                         box["new_ids"] = []
                         return
