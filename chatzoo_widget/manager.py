@@ -1,16 +1,22 @@
 """The kernel-side manager: columns, their histories and settings, and the turns they answer.
 
 It knows nothing about widgets. It reports through two callbacks: `on_event(msg)` for streaming events
-(turn_start, prefill, delta, turn_end, turn_error; the widget forwards them as custom messages) and `on_change()`
-when the columns' state changed (the widget re-syncs `snapshot()`). Models come from the kernel's model pool
+(turn_start, delta, turn_end, turn_error; the widget forwards them as custom messages) and `on_change()` when the
+columns' state changed (the widget re-syncs `snapshot()`). Models come from the kernel's model pool
 (`engine.pool`), which shares one bot per checkpoint; decoding is the bot's business (a local model's scheduler
 batches every column's request together). Every model load and every turn runs in a worker thread, never on the
 caller's thread, so the notebook stays usable while models write.
+
+What happened is also announced on the manager's event bus (`events`, see `chatzoo_widget.events`): columns added
+and removed, turns started, deltas, turns ended, conversations cleared, each with its conversation id and turn id.
+Votes, the arena, judges, batch runs and the widget subscribe there instead of inferring from the state. A closed
+manager calls back nobody: a load or a turn that ends after `close()` is dropped silently.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import threading
 import time
@@ -23,9 +29,11 @@ from .bots.base import ChatBOT, Reasoning, ReplyStats
 from .bots.thinking import (DEFAULT_TAGS, REASONING, ThinkingSplit, ThinkingSplitter, check_tags, prompt_opens_block,
                             split_thinking, with_thinking)
 from .engine.pool import POOL, Lease, ModelPool
-from .engine.progress import PrefillNews
+from .events import (ColumnAdded, ColumnRemoved, ConversationCleared, ConversationResumed, Delta, EventBus, TurnEnded,
+                     TurnStarted, new_conversation_id, new_turn_id)
 
 FLUSH_INTERVAL = 1 / 25  # seconds between delta messages of one column: at most 25 a second, under the 30 budget
+log = logging.getLogger(__name__)
 
 
 class BusyError(RuntimeError):
@@ -39,6 +47,7 @@ class Turn:
     index: int
     query: list[dict[str, str]]  # the history the model sees, ending with the prompt to answer
     settings: dict[str, Any]  # the column's settings when the prompt was sent
+    id: str = field(default_factory=new_turn_id)  # shared by the columns answering one prompt (events' turn_id)
     stop_event: threading.Event = field(default_factory=threading.Event)
     pending: str = ""  # deltas not yet sent to the front end
     text: str = ""  # the answer so far (thinking apart)
@@ -107,6 +116,8 @@ class Column:
 
     @property
     def bot(self) -> ChatBOT | None:
+        if self.lease.released:  # a released bot may be closed already: nobody may ask it anything
+            return None
         if self.load.done() and not self.load.exception():
             return self.load.result()
         return None
@@ -182,6 +193,14 @@ class ChatManager:
         self._pool = pool or POOL
         self._flusher: threading.Thread | None = None
         self._active: set[Turn] = set()  # turns whose thread has not finished reporting yet
+        self.events = EventBus()  # see chatzoo_widget.events: what happens here, announced with ids
+        self.conversation_id = new_conversation_id()  # a new one after each clear()
+        self.closed = False
+
+    @property
+    def pool(self) -> ModelPool:
+        """The model pool this manager's columns (and its judges) lease their bots from."""
+        return self._pool
 
     # ----- columns ------------------------------------------------------------------------------
     def add(self, model: Any, name: str | None = None, settings: Mapping[str, Any] | None = None) -> Column:
@@ -203,6 +222,7 @@ class ChatManager:
                 **thinking,
             )
             self.columns[column.id] = column
+        self.events.emit(ColumnAdded(conversation_id=self.conversation_id, column_id=column.id, name=column.name))
         # The callback names the column by id, not the object: a column -> future -> callback -> column cycle
         # would keep a removed column's bot (and its weights, or its model process) alive until a GC pass.
         column.load.add_done_callback(lambda fut, cid=column.id: self._loaded(cid))
@@ -289,7 +309,7 @@ class ChatManager:
     def _loaded(self, column_id: str) -> None:
         with self._lock:
             column = self.columns.get(column_id)
-            if column is None:  # removed while loading
+            if column is None or self.closed:  # removed while loading, or closed: its bot is released
                 return
             exc = column.load.exception()
             if exc is not None:
@@ -312,6 +332,7 @@ class ChatManager:
                 column.turn.stop_event.set()
             del self.columns[column.id]
         column.lease.release()  # the last holder's release frees the weights (a turn in flight ends cancelled)
+        self.events.emit(ColumnRemoved(conversation_id=self.conversation_id, column_id=column.id, name=column.name))
         self.on_change()
 
     def get(self, key: str) -> Column:
@@ -370,10 +391,11 @@ class ChatManager:
             if not targets:
                 raise RuntimeError("no column can answer: add a model first" if not self.columns
                                    else "no column can answer: every model failed to load")
+            turn_id = new_turn_id()
             for column in targets:
                 index = conversation.next_turn(column.history)
                 column.history.append({"role": "HUMAN", "content": prompt, "turn": index})
-                self._start(column, index, column_query(column))
+                self._start(column, index, column_query(column), turn_id)
         self.on_change()
         return targets
 
@@ -385,9 +407,10 @@ class ChatManager:
                        if c.status != "error" and c.history and c.history[-1]["role"] == "BOT"]
             if not targets:
                 raise ValueError("nothing to regenerate: no column has a finished reply")
+            turn_id = new_turn_id()
             for column in targets:
                 column.history.pop()
-                self._start(column, column.history[-1]["turn"], column_query(column))
+                self._start(column, column.history[-1]["turn"], column_query(column), turn_id)
         self.on_change()
         return targets
 
@@ -426,13 +449,14 @@ class ChatManager:
             targets = [c for c in self.columns.values() if c.status != "error"]
             if not any(conversation.last_prompt_index(c.history) is not None for c in targets):
                 raise ValueError("nothing to edit: no prompt has been sent yet")
+            turn_id = new_turn_id()
             for column in targets:
                 if conversation.last_prompt_index(column.history) is None:  # added since: it just gets the prompt
                     index = conversation.next_turn(column.history)
                     column.history.append({"role": "HUMAN", "content": prompt, "turn": index})
                 else:
                     index = conversation.edit_last(column.history, prompt)
-                self._start(column, index, column_query(column))
+                self._start(column, index, column_query(column), turn_id)
         self.on_change()
         return targets
 
@@ -446,8 +470,9 @@ class ChatManager:
         if busy:
             raise BusyError(f"cannot {what} while {', '.join(busy)} still answering: wait or press Stop")
 
-    def _start(self, column: Column, index: int, query: list[dict[str, str]]) -> None:
-        turn = Turn(index=index, query=query, settings=dict(column.settings), think_tags=column.think_tags)
+    def _start(self, column: Column, index: int, query: list[dict[str, str]], turn_id: str) -> None:
+        turn = Turn(index=index, query=query, settings=dict(column.settings), id=turn_id,
+                    think_tags=column.think_tags)
         column.turn = turn
         self._active.add(turn)
         if column.status == "ready":
@@ -459,7 +484,6 @@ class ChatManager:
 
     def _run_turn(self, column: Column, turn: Turn) -> None:
         stats = ReplyStats(finish_reason="error")
-        news = PrefillNews(lambda fields: self._announce_prefill(column, turn, fields))
         try:
             bot = column.load.result()
             settings = self.turn_settings(bot, turn.settings)
@@ -468,26 +492,30 @@ class ChatManager:
                     column.status = "generating"
             self.on_event({"kind": "turn_start", "column": column.id, "turn": turn.index,
                            "prompt": turn.query[-1]["content"]})
-            stream = bot.stream(turn.query, stop_event=turn.stop_event, on_prefill=news.report, **settings)
+            self.events.emit(TurnStarted(**self._turn_ids(column, turn), prompt=turn.query[-1]["content"]))
+            stream = bot.stream(turn.query, stop_event=turn.stop_event, **settings)
             stats = stream.stats
-            if getattr(bot, "remote", False):  # a server counts nothing for us: the column says it waits
-                news.waiting_for_server()
             for delta in stream:
-                news.close()
                 with self._lock:
+                    seen = len(turn.reasoning), len(turn.text)
                     turn.add(delta, stats)
+                    new = turn.reasoning[seen[0]:], turn.text[seen[1]:]
+                self._announce_delta(column, turn, *new)
         except Exception as exc:  # the error stays in this column; the others go on
             stats.finish_reason, stats.error = "error", format_error(exc)
-        news.close()
         self._finish(column, turn, stats)
 
-    def _announce_prefill(self, column: Column, turn: Turn, fields: dict[str, Any]) -> None:
-        """`prefill` event: the column's model is still reading the prompt (paced by PrefillNews; never after the
-        reply's first delta, which is checked under the lock the deltas are sent under)."""
-        with self._lock:
-            if column.removed or column.turn is not turn or turn.raw or turn.remote_reasoning:
-                return
-            self.on_event({"kind": "prefill", "column": column.id, "turn": turn.index, **fields})
+    def _turn_ids(self, column: Column, turn: Turn) -> dict[str, Any]:
+        return {"conversation_id": self.conversation_id, "turn_id": turn.id, "column_id": column.id,
+                "turn": turn.index}
+
+    def _announce_delta(self, column: Column, turn: Turn, reasoning: str, text: str) -> None:
+        """Delta events for what the model just wrote (thinking first), unless nobody listens or it was removed."""
+        if not self.events.listening or column.removed:
+            return
+        ids = self._turn_ids(column, turn)
+        self.events.emit(*([Delta(**ids, text=reasoning, part="reasoning")] if reasoning else []),
+                         *([Delta(**ids, text=text)] if text else []))
 
     def _reply_entry(self, column: Column, turn: Turn, stats: ReplyStats) -> dict[str, Any]:
         """The history entry of a finished reply: the answer as `content`, the thinking as `reasoning`, the
@@ -521,19 +549,26 @@ class ChatManager:
                 if stats.finish_reason == "error" and not column.bot:
                     column.status, column.error = "error", stats.error
                 column.history.append(entry)
-        if not column.removed:
-            if stats.finish_reason == "error":
-                self.on_event({"kind": "turn_error", "column": column.id, "turn": turn.index,
-                               "message": stats.error or "generation failed"})
-            end = {"kind": "turn_end", "column": column.id, "turn": turn.index, "text": entry["content"],
-                   "stats": dict(stats_dict)}
-            if "reasoning" in entry:
-                end.update(reasoning=entry["reasoning"], reasoning_unfinished=bool(entry.get("reasoning_unfinished")))
-            self.on_event(end)
-            self.on_change()
-        with self._lock:
-            self._active.discard(turn)
-        turn.done.set()
+        try:
+            if not column.removed:
+                if stats.finish_reason == "error":
+                    self.on_event({"kind": "turn_error", "column": column.id, "turn": turn.index,
+                                   "message": stats.error or "generation failed"})
+                end = {"kind": "turn_end", "column": column.id, "turn": turn.index, "text": entry["content"],
+                       "stats": dict(stats_dict)}
+                if "reasoning" in entry:
+                    end.update(reasoning=entry["reasoning"],
+                               reasoning_unfinished=bool(entry.get("reasoning_unfinished")))
+                self.on_event(end)
+                self.events.emit(TurnEnded(**self._turn_ids(column, turn), entry=dict(entry),
+                                           error=stats.error if stats.finish_reason == "error" else None))
+                self.on_change()
+        except Exception:  # a callback's bug: never a traceback from this thread, and the turn still ends
+            log.exception("reporting the end of %s's turn failed", column.name)
+        finally:
+            with self._lock:
+                self._active.discard(turn)
+            turn.done.set()
 
     # ----- batching deltas ----------------------------------------------------------------------
     def _ensure_flusher(self) -> None:
@@ -610,13 +645,30 @@ class ChatManager:
         with self._lock:
             for column in self.columns.values():
                 column.history.clear()
+            previous, self.conversation_id = self.conversation_id, new_conversation_id()
+        self.events.emit(ConversationCleared(conversation_id=self.conversation_id, previous_id=previous))
+        self.on_change()
+
+    def resume_conversation(self, conversation_id: str) -> None:
+        """Make `conversation_id` (a saved comparison's, restored with `set_histories`) the current conversation."""
+        if not isinstance(conversation_id, str) or not conversation_id:
+            raise ValueError(f"a conversation id is a non-empty string, got {conversation_id!r}")
+        with self._lock:
+            previous, self.conversation_id = self.conversation_id, conversation_id
+        self.events.emit(ConversationResumed(conversation_id=conversation_id, previous_id=previous))
         self.on_change()
 
     def close(self) -> None:
-        """Stop every reply and let go of every column's model (a load others share goes on for them)."""
-        self.stop()
+        """Stop every reply and let go of every column's model (a load others share goes on for them).
+
+        Nobody is called back afterwards: a load or a turn still running ends silently."""
         with self._lock:
+            self.closed = True
             columns = list(self.columns.values())
+        self.on_event = lambda msg: None
+        self.on_change = lambda: None
+        self.events.close()
+        self.stop()
         for column in columns:
             column.lease.release()
 
