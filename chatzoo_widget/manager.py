@@ -1,8 +1,8 @@
 """The kernel-side manager: columns, their histories and settings, and the turns they answer.
 
 It knows nothing about widgets. It reports through two callbacks: `on_event(msg)` for streaming events
-(turn_start, delta, turn_end, turn_error; the widget forwards them as custom messages) and `on_change()` when the
-columns' state changed (the widget re-syncs `snapshot()`). Models come from the kernel's model pool
+(turn_start, prefill, delta, turn_end, turn_error; the widget forwards them as custom messages) and `on_change()`
+when the columns' state changed (the widget re-syncs `snapshot()`). Models come from the kernel's model pool
 (`engine.pool`), which shares one bot per checkpoint; decoding is the bot's business (a local model's scheduler
 batches every column's request together). Every model load and every turn runs in a worker thread, never on the
 caller's thread, so the notebook stays usable while models write.
@@ -31,6 +31,7 @@ from .bots.thinking import (DEFAULT_TAGS, REASONING, ThinkingSplit, ThinkingSpli
 from .engine.pool import POOL, Lease, ModelPool
 from .events import (ColumnAdded, ColumnRemoved, ConversationCleared, ConversationResumed, Delta, EventBus, TurnEnded,
                      TurnStarted, new_conversation_id, new_turn_id)
+from .engine.progress import PrefillNews
 
 FLUSH_INTERVAL = 1 / 25  # seconds between delta messages of one column: at most 25 a second, under the 30 budget
 log = logging.getLogger(__name__)
@@ -484,6 +485,7 @@ class ChatManager:
 
     def _run_turn(self, column: Column, turn: Turn) -> None:
         stats = ReplyStats(finish_reason="error")
+        news = PrefillNews(lambda fields: self._announce_prefill(column, turn, fields))
         try:
             bot = column.load.result()
             settings = self.turn_settings(bot, turn.settings)
@@ -493,9 +495,12 @@ class ChatManager:
             self.on_event({"kind": "turn_start", "column": column.id, "turn": turn.index,
                            "prompt": turn.query[-1]["content"]})
             self.events.emit(TurnStarted(**self._turn_ids(column, turn), prompt=turn.query[-1]["content"]))
-            stream = bot.stream(turn.query, stop_event=turn.stop_event, **settings)
+            stream = bot.stream(turn.query, stop_event=turn.stop_event, on_prefill=news.report, **settings)
             stats = stream.stats
+            if getattr(bot, "remote", False):  # a server counts nothing for us: the column says it waits
+                news.waiting_for_server()
             for delta in stream:
+                news.close()
                 with self._lock:
                     seen = len(turn.reasoning), len(turn.text)
                     turn.add(delta, stats)
@@ -503,7 +508,16 @@ class ChatManager:
                 self._announce_delta(column, turn, *new)
         except Exception as exc:  # the error stays in this column; the others go on
             stats.finish_reason, stats.error = "error", format_error(exc)
+        news.close()
         self._finish(column, turn, stats)
+
+    def _announce_prefill(self, column: Column, turn: Turn, fields: dict[str, Any]) -> None:
+        """`prefill` event: the column's model is still reading the prompt (paced by PrefillNews; never after the
+        reply's first delta, which is checked under the lock the deltas are sent under)."""
+        with self._lock:
+            if column.removed or column.turn is not turn or turn.raw or turn.remote_reasoning:
+                return
+            self.on_event({"kind": "prefill", "column": column.id, "turn": turn.index, **fields})
 
     def _turn_ids(self, column: Column, turn: Turn) -> dict[str, Any]:
         return {"conversation_id": self.conversation_id, "turn_id": turn.id, "column_id": column.id,
