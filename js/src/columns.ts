@@ -5,6 +5,7 @@ import { OpenState } from "./disclosure";
 import { h, setText, type Listen } from "./dom";
 import { applyThumbs, thumbButtons, thumbMessage } from "./judge";
 import { renderMarkdown } from "./markdown";
+import { prefillLine } from "./prefill";
 import { promptView } from "./prompt-view";
 import { SettingsPanel } from "./settings";
 import type { StreamEntry, Streams } from "./stream";
@@ -277,6 +278,9 @@ class ColumnView {
         ? { text: entry.reasoning, live: !entry.done && !entry.text, unfinished: entry.done && entry.reasoningUnfinished,
           tokens: entry.stats?.reasoning_tokens }
         : null;
+      // Until the first text: "Reading the prompt: 5,123 tokens (40%)" (or "Waiting for the server…").
+      const reading = entry.done || entry.error || entry.text || entry.reasoning ? null : prefillLine(entry.prefill);
+      if (reading) parts.push(reading);
       parts.push(entry.done
         ? botReply(entry.text, entry.turn, { stats: entry.stats, error: entry.error, thinking, open: this.open })
         : botReply(entry.text, entry.turn, { error: entry.error, streaming: true, thinking, open: this.open }));

@@ -1,6 +1,7 @@
 // Replies in progress, kept apart from the synced `columns` trait: Python streams them as custom messages and
 // the finished reply lands in the column's history afterwards. This module decides when the streamed view
 // is superseded by that history entry, so a reply is never shown twice.
+import { prefillState, type PrefillState } from "./prefill";
 import type { ColumnState, HistoryEntry, ReplyStats, StreamMessage } from "./types";
 
 export interface StreamEntry {
@@ -13,6 +14,8 @@ export interface StreamEntry {
   reasoning: string;
   reasoningUnfinished: boolean;
   done: boolean;
+  /** The last `prefill` event: the prompt is being read (shown until the first text). */
+  prefill: PrefillState | null;
   stats: ReplyStats | null;
   error: string | null;
   /** A BOT entry for this turn that was already in the history at turn_start (Regenerate is replacing it). */
@@ -61,7 +64,7 @@ export class Streams {
       this.paint(column.id);
       return;
     }
-    if (!["delta", "turn_end", "turn_error"].includes(msg.kind)) return;
+    if (!["prefill", "delta", "turn_end", "turn_error"].includes(msg.kind)) return;
     if (entry && entry.turn !== turn) entry = undefined;
     if (!entry) {
       // A view opened mid-reply (or a turn that is already in the history) gets no turn_start.
@@ -69,7 +72,10 @@ export class Streams {
       entry = this.fresh(column, turn, null);
     }
 
-    if (msg.kind === "delta") {
+    if (msg.kind === "prefill") {
+      if (!entry.done) entry.prefill = prefillState(msg);
+      this.paint(column.id);
+    } else if (msg.kind === "delta") {
       if (entry.done) return;
       if (msg.part === "reasoning") entry.reasoning += String(msg.text ?? "");
       else entry.text += String(msg.text ?? "");
@@ -120,7 +126,7 @@ export class Streams {
   private fresh(column: ColumnState, turn: number, prompt: string | null): StreamEntry {
     const entry: StreamEntry = {
       column: column.id, turn, prompt, text: "", reasoning: "", reasoningUnfinished: false, done: false, stats: null,
-      error: null,
+      error: null, prefill: null,
       staleBot: key(botFor(column, turn)),
     };
     this.entries.set(column.id, entry);

@@ -163,6 +163,9 @@ export interface BatchProgress {
 /** Python -> JS custom messages about replies (see stream.ts). */
 export type StreamMessage =
   | { kind: "turn_start"; column: string; turn: number; prompt?: string }
+  /** The model is reading the prompt (prefill.ts); `server`: a remote model has sent nothing yet. */
+  | { kind: "prefill"; column: string; turn: number; prompt_tokens?: number | null; done?: number | null;
+      server?: boolean }
   | { kind: "delta"; column: string; turn: number; text: string; part?: "reasoning" }
   | { kind: "turn_end"; column: string; turn: number; text: string; stats?: ReplyStats | null;
       reasoning?: string | null; reasoning_unfinished?: boolean }
