@@ -1,7 +1,9 @@
 """MOSS on transformers' CodeGen classes, without its repository's code: token-for-token parity with the original.
 
-The expected ids in fixtures/parity_moss.json were produced by MOSS's original code on transformers 4.33.3
-(fp32, CPU) from the same tiny checkpoint (see fixtures/make_parity_fixtures.py).
+The expected ids in fixtures/parity_moss*.json were produced by MOSS's original code on transformers 4.33.3
+(fp32, CPU) from the same tiny checkpoints (see fixtures/make_parity_fixtures.py): one per tokenizer layout, the
+hub's (every special token <|endoftext|>, in vocab.json) and tokenizers re-saved by the original class, whose
+special tokens are added tokens (its default eos <eom>; bos / eos / pad all added).
 """
 
 from __future__ import annotations
@@ -12,21 +14,57 @@ from pathlib import Path
 
 import pytest
 
+from chatzoo_widget.models.moss_tokenizer import TOKENIZER_FILES, moss_tokenizer
 from chatzoo_widget.registry import load_bot
-from chatzoo_widget.testing.legacy_checkpoints import MOSS_PARITY_CASES, fingerprint, write_moss_checkpoint
+from chatzoo_widget.testing.legacy_checkpoints import (
+    MOSS_PARITY_CASES,
+    MOSS_TOKENIZER_LAYOUTS,
+    fingerprint,
+    write_moss_checkpoint,
+)
 
-FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "parity_moss.json").read_text(encoding="utf-8"))
-N = FIXTURE["new_tokens"]
+FIXTURES = {layout: json.loads((Path(__file__).parent / "fixtures" / name).read_text(encoding="utf-8"))
+            for layout, name in [("hub", "parity_moss.json"),
+                                 *((layout, f"parity_moss_{layout}.json") for layout in MOSS_TOKENIZER_LAYOUTS)]}
+N = FIXTURES["hub"]["new_tokens"]
+LAYOUTS = sorted(FIXTURES)
 
 
 @pytest.fixture(scope="module")
-def moss_dir(tmp_path_factory):
-    return write_moss_checkpoint(tmp_path_factory.mktemp("moss") / "moss-moon-003-sft")
+def layout_dir(tmp_path_factory):
+    """layout -> a tiny MOSS checkpoint with that tokenizer layout (written once per module)."""
+    root, made = tmp_path_factory.mktemp("moss-layouts"), {}
+
+    def get(layout: str) -> Path:
+        if layout not in made:
+            made[layout] = write_moss_checkpoint(root / layout / "moss-moon-003-sft", tokenizer_layout=layout)
+        return made[layout]
+    return get
 
 
 @pytest.fixture(scope="module")
-def moss_bot(moss_dir):
-    return load_bot(moss_dir)
+def layout_bot(layout_dir):
+    bots = {}
+
+    def get(layout: str):
+        if layout not in bots:
+            bots[layout] = load_bot(layout_dir(layout))
+        return bots[layout]
+    return get
+
+
+@pytest.fixture(scope="module")
+def moss_dir(layout_dir):
+    return layout_dir("hub")
+
+
+@pytest.fixture(scope="module")
+def moss_bot(layout_bot):
+    return layout_bot("hub")
+
+
+def tokenizer_files(folder: Path) -> dict[str, str | None]:
+    return {name: str(folder / name) if (folder / name).exists() else None for name in TOKENIZER_FILES}
 
 
 def prompt_ids(bot, case):
@@ -40,28 +78,49 @@ def greedy(bot, inputs, **kwargs):
     return out[0, inputs["input_ids"].shape[-1]:].tolist()
 
 
-def test_the_checkpoint_is_the_one_the_fixtures_were_recorded_on(moss_dir):
-    assert fingerprint(moss_dir) == FIXTURE["checkpoint_fingerprint"], \
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_the_checkpoints_are_the_ones_the_fixtures_were_recorded_on(layout_dir, layout):
+    fixture = FIXTURES[layout]
+    assert fingerprint(layout_dir(layout)) == fixture["checkpoint_fingerprint"], \
         "legacy_checkpoints changed: regenerate tests/fixtures with make_parity_fixtures.py"
-    assert set(FIXTURE["cases"]) == set(MOSS_PARITY_CASES)
+    assert fixture.get("tokenizer_layout", layout) == layout
+    assert set(fixture["cases"]) == set(MOSS_PARITY_CASES)
 
 
-def test_loads_on_codegen_with_a_standard_tokenizer(moss_bot, moss_dir):
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_loads_on_codegen_with_a_standard_tokenizer(layout_bot, layout_dir, layout):
     from transformers import CodeGenForCausalLM, GPT2Tokenizer
 
-    assert moss_bot.native and isinstance(moss_bot.model, CodeGenForCausalLM)
-    assert isinstance(moss_bot.tokenizer, GPT2Tokenizer)
-    added = json.loads((moss_dir / "added_tokens.json").read_text())
-    assert moss_bot.eom_token_id == added["<eom>"]
-    assert all(moss_bot.tokenizer.convert_tokens_to_ids(t) == i for t, i in added.items())
+    bot = layout_bot(layout)
+    assert bot.native and isinstance(bot.model, CodeGenForCausalLM)
+    assert isinstance(bot.tokenizer, GPT2Tokenizer)
+    added = json.loads((layout_dir(layout) / "added_tokens.json").read_text())
+    assert bot.eom_token_id == added["<eom>"]
+    assert all(bot.tokenizer.convert_tokens_to_ids(t) == i for t, i in added.items())
+    assert len(bot.tokenizer) == bot.model.config.vocab_size  # no special token was appended
+
+
+def test_a_tokenizer_saved_with_the_original_class_defaults_ends_sequences_at_eom(layout_bot, layout_dir):
+    tok = layout_bot("class_defaults").tokenizer
+    added = json.loads((layout_dir("class_defaults") / "added_tokens.json").read_text())
+    assert (tok.eos_token, tok.eos_token_id) == ("<eom>", added["<eom>"])
+    assert tok.bos_token == tok.unk_token == "<|endoftext|>" and tok.pad_token is None
+
+
+def test_bos_eos_and_pad_may_each_be_an_added_token(layout_bot, layout_dir):
+    tok = layout_bot("added_specials").tokenizer
+    added = json.loads((layout_dir("added_specials") / "added_tokens.json").read_text())
+    assert (tok.bos_token_id, tok.eos_token_id, tok.pad_token_id) == (added["<eoh>"], added["<eom>"], added["<eoa>"])
+    assert tok.unk_token == "<|endoftext|>"
 
 
 @pytest.mark.parametrize("name", sorted(MOSS_PARITY_CASES))
-def test_prompt_ids_and_greedy_reply_match_the_original(moss_bot, name):
-    expected = FIXTURE["cases"][name]
-    inputs = prompt_ids(moss_bot, MOSS_PARITY_CASES[name])
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_prompt_ids_and_greedy_reply_match_the_original(layout_bot, layout, name):
+    bot, expected = layout_bot(layout), FIXTURES[layout]["cases"][name]
+    inputs = prompt_ids(bot, MOSS_PARITY_CASES[name])
     assert inputs["input_ids"][0].tolist() == expected["prompt_ids"]
-    assert greedy(moss_bot, inputs) == expected["reply_ids"]
+    assert greedy(bot, inputs) == expected["reply_ids"]
 
 
 def test_added_tokens_swallow_the_whitespace_next_to_them(moss_bot):
@@ -71,12 +130,38 @@ def test_added_tokens_swallow_the_whitespace_next_to_them(moss_bot):
     assert tok("a \n<eoh>")["input_ids"] == tok("a<eoh>")["input_ids"]
 
 
-def test_chat_answers_with_the_greedy_reply(moss_bot):
-    case = MOSS_PARITY_CASES["chinese"]
-    ids = FIXTURE["cases"]["chinese"]["reply_ids"]
-    expected = moss_bot.process_response(moss_bot.tokenizer.decode(ids, skip_special_tokens=True))
-    reply = moss_bot.chat(case["query"], do_sample=False, repetition_penalty=1.0, max_new_tokens=N)
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_chat_answers_with_the_greedy_reply(layout_bot, layout):
+    bot, case = layout_bot(layout), MOSS_PARITY_CASES["chinese"]
+    ids = FIXTURES[layout]["cases"]["chinese"]["reply_ids"]
+    expected = bot.process_response(bot.tokenizer.decode(ids, skip_special_tokens=True))
+    reply = bot.chat(case["query"], do_sample=False, repetition_penalty=1.0, max_new_tokens=N)
     assert reply == expected
+
+
+def _with_tokenizer_config(folder: Path, tmp_path: Path, **changes) -> Path:
+    copy = Path(shutil.copytree(folder, tmp_path / "changed"))
+    config = json.loads((copy / "tokenizer_config.json").read_text())
+    (copy / "tokenizer_config.json").write_text(json.dumps({**config, **changes}))
+    return copy
+
+
+def test_an_added_unk_and_a_new_pad_keep_the_published_ids(layout_dir, tmp_path):
+    """Beyond what the original class loads: ids follow added_tokens.json, and a special token in neither file
+    comes after them (where transformers 4 put it)."""
+    folder = _with_tokenizer_config(layout_dir("class_defaults"), tmp_path, unk_token="<eot>", pad_token="<pad>")
+    (folder / "special_tokens_map.json").unlink()
+    tok = moss_tokenizer(tokenizer_files(folder))
+    added = json.loads((folder / "added_tokens.json").read_text())
+    assert all(tok.convert_tokens_to_ids(t) == i for t, i in added.items())
+    assert tok.unk_token_id == added["<eot>"] and tok.pad_token_id == max(added.values()) + 1
+
+
+def test_a_malformed_special_token_names_the_file_and_key(layout_dir, tmp_path):
+    folder = _with_tokenizer_config(layout_dir("class_defaults"), tmp_path, pad_token=7)
+    (folder / "special_tokens_map.json").unlink()
+    with pytest.raises(ValueError, match="tokenizer_config.json's pad_token must be a string or an object"):
+        moss_tokenizer(tokenizer_files(folder))
 
 
 @pytest.mark.parametrize("bits", ["8bit", "4bit"])

@@ -4,16 +4,15 @@ MOSS is CodeGen: the same fused qkv projection in 4 model-parallel groups, rotar
 channels, GPT-J style blocks, and weights under CodeGen's names (the published shards add only each layer's
 `causal_mask` buffer, which CodeGen ignores). So the model is `CodeGenForCausalLM` with MOSS's config fields
 copied over, and the tokenizer is transformers' `GPT2Tokenizer` (byte-level BPE) on vocab.json + merges.txt, with
-MOSS's added tokens (added_tokens.json) at their published ids. The repository's Python files are never read.
-
-Added tokens (`<eoh>`, `<|MOSS|>`, ...) swallow the whitespace next to them, as they did under transformers 4,
-where MOSS's tokenizer ran: `...<eoh>\\n<|MOSS|>:` encodes without the newline.
+MOSS's added tokens (added_tokens.json) at their published ids (`moss_tokenizer.py`). The repository's Python files
+are never read.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from .moss_tokenizer import TOKENIZER_FILES, moss_tokenizer, read_merges
 
 #: fields of MOSS's config.json that CodeGenConfig takes under the same name
 _CODEGEN_FIELDS = (
@@ -26,7 +25,6 @@ GPTQ_REPOS = {
     "fnlp/moss-moon-003-sft-int4": "moss-int4", "fnlp/moss-moon-003-sft-int8": "moss-int8",
     "fnlp/moss-moon-003-sft-plugin-int4": "moss-int4", "fnlp/moss-moon-003-sft-plugin-int8": "moss-int8",
 }
-TOKENIZER_FILES = ("vocab.json", "merges.txt", "added_tokens.json", "special_tokens_map.json", "tokenizer_config.json")
 
 
 def is_moss_config(config: dict[str, Any]) -> bool:
@@ -59,56 +57,6 @@ def codegen_config(config: dict[str, Any]) -> Any:
     out = CodeGenConfig(**kwargs)
     out.architectures = ["CodeGenForCausalLM"]
     return out
-
-
-def _read_json(path: str | None) -> dict[str, Any]:
-    if not path:
-        return {}
-    with open(path, encoding="utf-8") as f:
-        data = json.load(f)
-    return data if isinstance(data, dict) else {}
-
-
-def _token_text(value: Any, default: str) -> str:
-    if isinstance(value, dict):
-        return str(value.get("content", default))
-    return str(value) if isinstance(value, str) else default
-
-
-def read_merges(text: str) -> list[tuple[str, str]]:
-    """merges.txt as MOSS's tokenizer reads it: line 1 is the version header and text after the last newline is
-    not a merge."""
-    lines = text.split("\n")[1:-1]
-    return [tuple(line.split()) for line in lines if line.strip()]  # type: ignore[misc]
-
-
-def moss_tokenizer(files: dict[str, str | None]) -> Any:
-    """A GPT2Tokenizer from MOSS's tokenizer files (name -> local path, None when absent)."""
-    from tokenizers import AddedToken
-    from transformers import GPT2Tokenizer
-
-    for name in ("vocab.json", "merges.txt"):
-        if not files.get(name):
-            raise FileNotFoundError(f"MOSS tokenizer file {name} is missing")
-    vocab = _read_json(files["vocab.json"])
-    with open(files["merges.txt"], encoding="utf-8") as f:
-        merges = read_merges(f.read())
-    config = _read_json(files.get("tokenizer_config.json"))
-    special = _read_json(files.get("special_tokens_map.json"))
-    names = {key: _token_text(config.get(key, special.get(key)), "<|endoftext|>")
-             for key in ("bos_token", "eos_token", "unk_token")}
-    tok = GPT2Tokenizer(vocab=vocab, merges=merges, add_prefix_space=bool(config.get("add_prefix_space", False)),
-                        model_max_length=int(config.get("model_max_length") or 2048), **names)
-    added = sorted(_read_json(files.get("added_tokens.json")).items(), key=lambda kv: kv[1])
-    extra_special = {_token_text(t, "") for t in special.get("additional_special_tokens", [])}
-    tok.add_tokens([AddedToken(text, lstrip=True, rstrip=True, normalized=False, special=text in extra_special)
-                    for text, _ in added if text not in vocab])
-    for text, index in added:
-        got = tok.convert_tokens_to_ids(text)
-        if got != index:
-            raise ValueError(f"MOSS added token {text!r} has id {index} in added_tokens.json but would get {got}: "
-                             f"the ids must follow vocab.json's {len(vocab)} entries without gaps")
-    return tok
 
 
 __all__ = ["GPTQ_REPOS", "TOKENIZER_FILES", "codegen_config", "gptq_message", "is_moss_config", "moss_tokenizer",

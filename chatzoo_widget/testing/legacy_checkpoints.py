@@ -7,9 +7,11 @@ repositories' Python files are NOT written: the parity script copies the origina
 reference run, and the native path of ChatZoo never needs them.
 
     write_moss_checkpoint(folder)       # vocab.json + merges.txt + added_tokens.json, CodeGen-shaped weights
+    write_moss_checkpoint(folder, tokenizer_layout="class_defaults")   # ...tokenizer re-saved by MossTokenizer
     write_chatglm6b_checkpoint(folder)  # ice_text.model (sentencepiece), GLM weights
     fingerprint(folder)                 # sha256 over the files, to notice when the writer changes
     MOSS_PARITY_CASES, CHATGLM_PARITY_CASES   # the conversations tests/fixtures/parity_*.json were recorded on
+    MOSS_TOKENIZER_LAYOUTS              # the re-saved tokenizer layouts (eos <eom>, ...), each with its fixture
 
 Everything is deterministic (fixed seeds, fixed training text), so the parity fixtures in tests/fixtures/ stay valid
 for as long as `fingerprint` gives the value recorded there. Needs torch, tokenizers, sentencepiece and protobuf.
@@ -56,6 +58,18 @@ _MOSS_TRAINING_TEXT = [
 ]
 
 
+#: the special tokens MossTokenizer.__init__ defaults to; <eom> is an added token, not in vocab.json
+MOSS_CLASS_SPECIAL_TOKENS: dict[str, str | None] = {
+    "bos_token": "<|endoftext|>", "eos_token": "<eom>", "unk_token": "<|endoftext|>", "pad_token": None,
+}
+#: tokenizers re-saved by the original class (name -> special tokens over the class's defaults); "hub", the
+#: published layout (every special token <|endoftext|>), is the default of write_moss_checkpoint
+MOSS_TOKENIZER_LAYOUTS: dict[str, dict[str, str]] = {
+    "class_defaults": {},  # eos <eom>: a fine-tune saved with MossTokenizer's own defaults
+    # bos, eos and pad all added tokens (an added unk the original cannot load: its added-token check trips on it)
+    "added_specials": {"bos_token": "<eoh>", "pad_token": "<eoa>"},
+}
+
 H, B, S = "HUMAN", "BOT", "SYSTEM"
 
 #: name -> {"query": ChatZoo messages, "settings": prompt settings}; greedy replies of PARITY_NEW_TOKENS tokens
@@ -71,6 +85,9 @@ MOSS_PARITY_CASES: dict[str, dict[str, Any]] = {
                    "settings": {"system_prompt": ""}},
     "typed_special_token": {"query": [{"role": H, "content": "I typed <eoh> and <|MOSS|>: myself"}],
                             "settings": {"system_prompt": ""}},
+    # special and added tokens amid whitespace: which of them swallow it depends on the tokenizer's layout
+    "typed_eos_tokens": {"query": [{"role": H, "content": "a <eom> b  <|endoftext|>\nc <eoa> d\t<eoh> e"}],
+                         "settings": {"system_prompt": ""}},
 }
 CHATGLM_PARITY_CASES: dict[str, dict[str, Any]] = {
     "hello": {"query": [{"role": H, "content": "Hello, how are you today?"}]},
@@ -174,9 +191,46 @@ def _moss_bpe_files(folder: Path) -> int:
     return len(vocab)
 
 
+def _write_saved_moss_tokenizer_config(folder: Path, overrides: dict[str, str], name_or_path: str) -> None:
+    """tokenizer_config.json and special_tokens_map.json as MossTokenizer.save_pretrained writes them under
+    transformers 4.33.3 (sorted keys, every special token as an AddedToken without stripping), for a tokenizer
+    built with the class's defaults and then `overrides` (e.g. {"pad_token": "<eoa>"})."""
+    names = {**MOSS_CLASS_SPECIAL_TOKENS, **overrides}
+
+    def added(content: str | None, typed: bool) -> dict[str, Any] | None:
+        if content is None:
+            return None
+        fields = {"content": content, "lstrip": False, "normalized": True, "rstrip": False, "single_word": False}
+        return {"__type": "AddedToken", **fields} if typed else fields
+
+    config = {
+        "add_bos_token": False,
+        "add_prefix_space": False,
+        "auto_map": {"AutoTokenizer": ["tokenization_moss.MossTokenizer", None]},
+        "clean_up_tokenization_spaces": True,
+        "errors": "replace",
+        "model_max_length": 2048,
+        "name_or_path": name_or_path,
+        "tokenizer_class": "MossTokenizer",
+        **{key: added(text, typed=True) for key, text in names.items()},
+    }
+    special = {key: added(text, typed=False) for key, text in names.items() if text is not None}
+    for name, data in (("tokenizer_config.json", config), ("special_tokens_map.json", special)):
+        text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        (folder / name).write_text(text, encoding="utf-8")
+
+
 def write_moss_checkpoint(folder: str | os.PathLike, *, seed: int = 0, std: float = 0.3,
-                          name_or_path: str = "fnlp/moss-moon-003-sft") -> Path:
-    """A tiny MOSS checkpoint in the published layout (config, tokenizer files, fp16 .bin shards). Returns it."""
+                          name_or_path: str = "fnlp/moss-moon-003-sft", tokenizer_layout: str = "hub") -> Path:
+    """A tiny MOSS checkpoint in the published layout (config, tokenizer files, fp16 .bin shards). Returns it.
+
+    `tokenizer_layout` picks the special tokens of tokenizer_config.json / special_tokens_map.json: "hub" as the
+    published repository has them, or another key of MOSS_TOKENIZER_LAYOUTS for a tokenizer re-saved by the
+    original class. The weights and vocab.json / merges.txt / added_tokens.json are the same in every layout.
+    """
+    if tokenizer_layout != "hub" and tokenizer_layout not in MOSS_TOKENIZER_LAYOUTS:
+        raise ValueError(f"unknown MOSS tokenizer layout {tokenizer_layout!r}: "
+                         f"use 'hub' or one of {sorted(MOSS_TOKENIZER_LAYOUTS)}")
     import torch
 
     folder = Path(folder)
@@ -187,20 +241,23 @@ def write_moss_checkpoint(folder: str | os.PathLike, *, seed: int = 0, std: floa
     vocab_size = base + len(added)
     endoftext = {"content": "<|endoftext|>", "lstrip": False, "normalized": True, "rstrip": False,
                  "single_word": False}
-    _write_json(folder / "special_tokens_map.json",
-                {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>"})
-    _write_json(folder / "tokenizer_config.json", {
-        "add_prefix_space": False,
-        "bos_token": {"__type": "AddedToken", **endoftext},
-        "eos_token": {"__type": "AddedToken", **endoftext},
-        "unk_token": {"__type": "AddedToken", **endoftext},
-        "errors": "replace",
-        "model_max_length": 2048,
-        "name_or_path": name_or_path,
-        "special_tokens_map_file": None,
-        "tokenizer_class": "MossTokenizer",
-        "auto_map": {"AutoTokenizer": ["tokenization_moss.MossTokenizer", None]},
-    })
+    if tokenizer_layout == "hub":
+        _write_json(folder / "special_tokens_map.json",
+                    {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>"})
+        _write_json(folder / "tokenizer_config.json", {
+            "add_prefix_space": False,
+            "bos_token": {"__type": "AddedToken", **endoftext},
+            "eos_token": {"__type": "AddedToken", **endoftext},
+            "unk_token": {"__type": "AddedToken", **endoftext},
+            "errors": "replace",
+            "model_max_length": 2048,
+            "name_or_path": name_or_path,
+            "special_tokens_map_file": None,
+            "tokenizer_class": "MossTokenizer",
+            "auto_map": {"AutoTokenizer": ["tokenization_moss.MossTokenizer", None]},
+        })
+    else:
+        _write_saved_moss_tokenizer_config(folder, MOSS_TOKENIZER_LAYOUTS[tokenizer_layout], name_or_path)
     dims = TINY_MOSS
     _write_json(folder / "config.json", {
         "_name_or_path": name_or_path,
@@ -389,7 +446,9 @@ __all__ = [
     "CHATGLM_SPECIAL_PIECES",
     "CHATGLM_WHITESPACE_PIECES",
     "MOSS_ADDED_TOKENS",
+    "MOSS_CLASS_SPECIAL_TOKENS",
     "MOSS_PARITY_CASES",
+    "MOSS_TOKENIZER_LAYOUTS",
     "PARITY_NEW_TOKENS",
     "fingerprint",
     "write_chatglm6b_checkpoint",
