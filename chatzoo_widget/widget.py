@@ -366,8 +366,13 @@ class ChatZooWidget(anywidget.AnyWidget):
     sweep = staticmethod(compare.sweep)
 
     def close(self) -> None:
+        """Stop every reply, batch run and judge, and let go of every model the widget holds (its columns' and its
+        judge's). Nothing reaches a closed widget: a load or a reply that ends afterwards is dropped silently."""
+        if self._batch is not None:
+            self._batch.on_update = lambda: None
         self.stop_batch()
         self._judges.close()
+        self._book.close()
         self.manager.close()
         super().close()
 
@@ -395,17 +400,13 @@ class ChatZooWidget(anywidget.AnyWidget):
         if self._arena is None:
             return False
         conversation = self._book.conversation_id
-        rnd = self._arena.round(conversation)
-        by_id = {c["id"]: c for c in snapshot}
-        shown = [{"id": cid, "name": by_id[cid]["name"], "label": rnd.labels[cid],
-                  "secrets": secrets_of(by_id[cid], self.manager.columns.get(cid))}
-                 for cid in rnd.order if cid in by_id and cid in rnd.labels]
+        shown = self._book.presenter.blind_columns(snapshot, secrets_of)  # the labels as every view shows them
         records = self._book.votes + self._book.thumbs
         past = [r.get(k) for r in records for k in ("column", "model")]
         past += [c.get(k) for v in self._book.votes for c in v["columns"] for k in ("name", "model")]
         labels = {(v["conversation"], v["turn"]): {c["name"]: c["label"] for c in v["columns"] if c.get("label")}
                   for v in self._book.votes}
-        return self._blind.update(blind=self._arena.blind(conversation), conversation=conversation, columns=shown,
+        return self._blind.update(blind=self._book.is_blind(), conversation=conversation, columns=shown,
                                   past=[p for p in past if p], records=labels)
 
     # ----- the boundary: everything the browser receives passes the blind filter -----------------------

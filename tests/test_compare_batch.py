@@ -146,7 +146,6 @@ def test_batch_refuses_bad_prompts_and_busy_columns():
 def test_votes_stay_in_their_conversation_across_a_batch():
     m = make(ScriptedBOT("a"), ScriptedBOT("b"))
     book = VoteBook(m)
-    m.on_change = lambda: book.observe()
     m.send("mine")
     m.wait(5)
     conv = book.conversation_id

@@ -97,8 +97,7 @@ def test_votes_survive_clear_and_a_new_conversation_begins():
     book.vote("a")
     first = book.conversation_id
     m.clear()
-    book.observe()
-    assert book.conversation_id != first and len(book.votes) == 1
+    assert book.conversation_id == m.conversation_id != first and len(book.votes) == 1
     with pytest.raises(ValueError, match="nothing to vote on"):
         book.vote("a")
     turn(m, "q")
@@ -110,10 +109,10 @@ def test_clear_then_send_between_observations_is_still_a_new_conversation():
     m, book = make("a", "b")
     turn(m, "one")
     book.vote("a")
-    first = book.observe()
+    first = book.conversation_id
     m.clear()
     turn(m, "one")  # nobody looked at the empty state, and the histories look just as before
-    assert book.observe() != first
+    assert book.conversation_id != first
     book.vote("b")
     assert [v["choice"] for v in book.votes] == ["a", "b"]  # the first vote was not replaced
 
@@ -153,8 +152,7 @@ def widget_like(seed, names=("alpha", "beta", "gamma", "delta")):
     """As the widget does it: manager and book first, then the models."""
     m = ChatManager()
     arena = Arena(seed=seed)
-    book = VoteBook(m, arena)
-    m.on_change = lambda: book.observe()
+    book = VoteBook(m, arena)  # follows the manager's events: nothing to wire
     for n in names:
         m.add(says(n))
     assert wait_until(lambda: all(c.status == "ready" for c in m.columns.values()))
@@ -223,3 +221,29 @@ def test_arena_votes_feed_the_leaderboard_by_real_names():
         m.clear()
     board = leaderboard(book, rounds=20, seed=0)
     assert board["contestant"].tolist() == ["alpha", "beta"] and board["wins"].tolist() == [3, 0]
+
+
+def test_histories_replaced_by_copies_stay_the_same_conversation():
+    # The manager announces conversations: copies of the same entries (a restore, an edit) are no new one, so the
+    # vote on this turn is replaced rather than doubled and the arena keeps its labels.
+    m, book, arena = widget_like(seed=3, names=("alpha", "beta"))
+    turn(m, "q")
+    conv, labels = book.conversation_id, dict(arena.round().labels)
+    book.vote("tie")
+    m.set_histories({cid: [dict(e) for e in h] for cid, h in m.histories().items()})
+    assert book.conversation_id == conv and arena.round().labels == labels
+    assert not arena.blind(), "the revealed names stay revealed"
+    book.vote("alpha")
+    assert [(v["conversation"], v["choice"]) for v in book.votes] == [(conv, "alpha")]
+
+
+def test_removing_every_column_keeps_the_conversation_and_its_votes():
+    m, book = make("a", "b")
+    turn(m, "q")
+    book.vote("a")
+    conv = book.conversation_id
+    for cid in list(m.columns):
+        m.remove(cid)
+    m.add(says("c"))
+    book.state()  # what the widget reads after each change
+    assert book.conversation_id == conv and book.votes[0]["conversation"] == conv

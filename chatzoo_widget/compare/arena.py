@@ -1,18 +1,21 @@
 """Blind comparison ("arena"): hide model names, shuffle the columns of each conversation, reveal after the vote.
 
 `Arena` keeps one `ArenaRound` per conversation: the shuffled column order, the labels ("Model A", "Model B", ...
-by position) and whether the names were revealed. It knows nothing about conversations by itself: the `VoteBook`
-(see `votes.py`) tells it when a new conversation starts (`sync`) and reveals the round when a vote is cast.
-`display(snapshot)` turns a manager snapshot into what the front end may see while blind.
+by position) and whether the names were revealed. `follow(manager)` subscribes it to the manager's events: a
+cleared (or resumed) conversation gets a new round, columns added and removed join and leave the current one. The
+`VoteBook` reveals the round when a vote is cast. How a round is shown is the presenter's (`presenter.py`);
+`display(snapshot)` applies it.
 """
 
 from __future__ import annotations
 
 import random
-import re
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
+
+from ..events import ColumnAdded, ColumnRemoved, ConversationChanged, Event
+from .presenter import scrub, show_round  # noqa: F401 - scrub is imported from here too
 
 
 def letters(i: int) -> str:
@@ -55,6 +58,25 @@ class Arena:
         self.current: str | None = None
         self._lock = threading.RLock()
         self._auto = 0
+
+    # ----- following a manager ------------------------------------------------------------------
+    def follow(self, manager: Any) -> Callable[[], None]:
+        """Keep the rounds in step with `manager`'s conversations and columns (its event bus); returns a function
+        that stops following. The current conversation gets its round now."""
+        self.sync(manager.conversation_id, list(manager.columns), started=self._started(manager))
+
+        def on_event(event: Event) -> None:
+            if isinstance(event, ConversationChanged):
+                self.start(event.conversation_id, list(manager.columns))
+            elif isinstance(event, (ColumnAdded, ColumnRemoved)):
+                self.sync(event.conversation_id, list(manager.columns), started=self._started(manager))
+
+        return manager.events.subscribe(on_event)
+
+    @staticmethod
+    def _started(manager: Any) -> bool:
+        """The manager's conversation has had a prompt (before it, adding a column reshuffles them all)."""
+        return any(manager.histories().values())
 
     # ----- rounds -------------------------------------------------------------------------------
     def start(self, conversation: str, column_ids: Sequence[str]) -> ArenaRound:
@@ -140,25 +162,7 @@ class Arena:
                 conversation = f"arena-{self._auto}"
             key = conversation or self.current
             rnd = self.sync(key, [c["id"] for c in snapshot], started=not self._fresh(key, snapshot))
-            by_id = {c["id"]: c for c in snapshot}
-            blind = not rnd.revealed
-            secrets = sorted({str(c.get(k) or "") for c in snapshot for k in ("name", "model")} - {""},
-                             key=len, reverse=True)
-            out = []
-            for cid in rnd.order:
-                col = dict(by_id[cid])
-                rnd.names[cid] = col["name"]
-                col["label"] = rnd.labels[cid]
-                col["blind"] = blind
-                col["real_name"] = None if blind else col["name"]
-                if blind:
-                    col.update(name=rnd.labels[cid], model="", family="", settings={}, spec=[])
-                    if scrub_texts and col.get("progress"):
-                        col["progress"] = "Loading…"
-                    if scrub_texts and col.get("error"):
-                        col["error"] = scrub(col["error"], secrets)
-                out.append(col)
-            return out
+            return show_round(rnd, snapshot, scrub_texts=scrub_texts)
 
     def _fresh(self, conversation: str, snapshot: Sequence[Mapping[str, Any]]) -> bool:
         """True while `conversation` has no prompt yet (and is the one on screen)."""
@@ -171,9 +175,3 @@ class Arena:
             return {"current": current.to_json() if current else None,
                     "rounds": [r.to_json() for r in self.rounds.values()]}
 
-
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """Replace every occurrence of a name or model in `text` by "a model"."""
-    for secret in secrets:
-        text = re.sub(re.escape(secret), "a model", text)
-    return text

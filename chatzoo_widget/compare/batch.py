@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import os
 import threading
 import time
@@ -22,9 +23,11 @@ import pandas as pd
 
 from ..bots.base import ChatBOT, ReplyStats
 from ..bots.thinking import prompt_opens_block, split_thinking
+from ..events import ColumnRemoved, Event
 from ..manager import BusyError, ChatManager, Column, format_error, model_query
 from .judge import MAX_IN_FLIGHT, PairJob, PairJudge, StopSet, check_template, judge_source, pair_tasks
 
+log = logging.getLogger(__name__)
 STAT_FIELDS = ["new_tokens", "prompt_tokens", "time_to_first_token", "tokens_per_second", "total_time",
                "finish_reason"]
 BATCH_COLUMNS = ["script", "prompt", "turn", "sample", "column", "model", "settings", "reply", *STAT_FIELDS,
@@ -103,16 +106,21 @@ def run_batch(
     manager.refuse_if_busy("start a batch run")
     if not fresh_history:
         return _through_manager(manager, scripts, stop_event, on_progress, timeout)
-    pair_judge = None
-    if judge is not None:
-        source = judge_source(judge, manager)
+    if judge is None:
+        return _BatchRunner(manager, scripts, samples, stop_event, on_progress, timeout, None, on_judgment,
+                            max_in_flight).run()
+    source = judge_source(judge, manager)
+    lease = source.acquire()  # the judge's bot is held for this run only: a model loaded for it goes after
+    try:
         try:
-            bot = source.load()
+            bot = lease.bot()
         except Exception as exc:
             raise RuntimeError(f"the judge {source.name} could not load: {format_error(exc)}") from None
         pair_judge = PairJudge(bot, source.name, template=judge_template, settings=source.settings, timeout=timeout)
-    return _BatchRunner(manager, scripts, samples, stop_event, on_progress, timeout, pair_judge, on_judgment,
-                        max_in_flight).run()
+        return _BatchRunner(manager, scripts, samples, stop_event, on_progress, timeout, pair_judge, on_judgment,
+                            max_in_flight).run()
+    finally:
+        lease.release()
 
 
 class _BatchRunner:
@@ -143,10 +151,13 @@ class _BatchRunner:
         self.stopped = False
         self.lock = threading.Lock()
         self.futures: list[Future] = []
+        self.removed: set[str] = set()  # columns removed during the run (announced by the manager)
+        self.asking: dict[threading.Event, str] = {}  # the stop event of each reply in flight -> its column id
         self.pool = ThreadPoolExecutor(max_workers=max(1, max_in_flight), thread_name_prefix="chatzoo-batch")
         self.run_id = uuid.uuid4().hex[:8]
 
     def run(self) -> pd.DataFrame:
+        unsubscribe = self.manager.events.subscribe(self._on_event)
         self.on_progress(0, self.total)
         try:
             for s in range(len(self.scripts)):  # in prompt order, every column at once
@@ -159,8 +170,18 @@ class _BatchRunner:
             self.stops.stop()
             raise
         finally:
+            unsubscribe()
             self.pool.shutdown(wait=True, cancel_futures=True)
         return self._frame()
+
+    def _on_event(self, event: Event) -> None:
+        """A column removed mid-run: its replies in flight stop now (rows "cancelled"), its next turns are skipped."""
+        if isinstance(event, ColumnRemoved):
+            with self.lock:
+                self.removed.add(event.column_id)
+                events = [ev for ev, cid in self.asking.items() if cid == event.column_id]
+            for ev in events:
+                ev.set()
 
     def _submit(self, fn, *args) -> None:
         with self.lock:
@@ -200,14 +221,14 @@ class _BatchRunner:
                 return
             history: list[dict[str, Any]] = []
             for t, prompt in enumerate(script):
-                if self.stops.stopped.is_set() or column.removed:
+                if self.stops.stopped.is_set() or column.id in self.removed:
                     return
                 history.append({"role": "HUMAN", "content": prompt, "turn": t})
                 settings = self.manager.turn_settings(bot, column.settings)
                 if self.samples > 1 and "seed" in bot.settings_spec():
                     settings["seed"] = k
                 before = model_query(history)[:-1]
-                text, stats, status = self._ask(bot, model_query(history), settings)
+                text, stats, status = self._ask(bot, model_query(history), settings, column.id)
                 # The answer alone, as in a column's history: the diff, votes, judges and pairs read it.
                 text = split_thinking(text, column.think_tags,
                                       opened=prompt_opens_block(stats.rendered_prompt, column.think_tags)).answer
@@ -219,17 +240,20 @@ class _BatchRunner:
                           system_prompt=settings.get("system_prompt", ""))
                 answered = t + 1
                 if status == "cancelled":
-                    self.stopped = True
+                    self.stopped = self.stopped or column.id not in self.removed  # a removed column stops alone
                     return
         finally:
             for t in range(answered, len(script)):  # turns left unanswered still close their group
                 self._finish_group((s, k, t), answered=False)
 
-    def _ask(self, bot: ChatBOT, query: list[dict[str, str]], settings: dict[str, Any]):
+    def _ask(self, bot: ChatBOT, query: list[dict[str, str]], settings: dict[str, Any], column_id: str):
         """One reply -> (text, stats, status); never raises."""
         ev = self.stops.new()
-        if self.timeout is not None:
-            with self.lock:
+        with self.lock:
+            self.asking[ev] = column_id
+            if column_id in self.removed:
+                ev.set()
+            if self.timeout is not None:
                 self.deadlines[ev] = time.monotonic() + self.timeout
         stream = None
         try:
@@ -243,6 +267,7 @@ class _BatchRunner:
         finally:
             self.stops.done(ev)
             with self.lock:
+                self.asking.pop(ev, None)
                 self.deadlines.pop(ev, None)
                 timed_out = ev in self.timed_out
                 self.timed_out.discard(ev)
@@ -411,11 +436,17 @@ class BatchRun:
 
     def _progress(self, done: int, total: int) -> None:
         self.progress = {**self.progress, "done": done, "total": total}
-        self.on_update()
+        self._updated()
 
     def _judged(self) -> None:
         self.progress = {**self.progress, "judged": self.progress.get("judged", 0) + 1}
-        self.on_update()
+        self._updated()
+
+    def _updated(self) -> None:
+        try:
+            self.on_update()
+        except Exception:  # the listener's bug (a closed widget): never a traceback from the run's thread
+            log.exception("a batch run's progress listener failed")
 
     def _run(self, prompts: list, options: dict[str, Any]) -> None:
         try:
@@ -426,7 +457,7 @@ class BatchRun:
         except Exception as exc:
             self.error = str(exc) or type(exc).__name__
             self.progress = {**self.progress, "running": False, "error": self.error}
-        self.on_update()
+        self._updated()
 
     def stop(self) -> None:
         self.stop_event.set()

@@ -22,15 +22,17 @@ import itertools
 import re
 import string
 import threading
+import logging
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..bots.base import ChatBOT
+from ..engine.pool import POOL, Lease, ModelPool
+from ..events import new_conversation_id
 from ..manager import ChatManager, format_error, load_quietly
-from .arena import scrub
-from .votes import TIE, VoteBook, new_conversation_id, now_iso
+from .votes import TIE, VoteBook, now_iso
 
 # MT-Bench's pairwise judge ("pair-v2", Zheng et al. 2023): the instructions go in the system prompt.
 MT_BENCH_SYSTEM = (
@@ -53,6 +55,7 @@ PLACEHOLDERS = ("history", "question", "answer_a", "answer_b")
 # Greedy, as MT-Bench's judges run (temperature 0); only the settings the judge's model knows are passed.
 JUDGE_SETTINGS = {"do_sample": False, "temperature": 0.0, "max_new_tokens": 512}
 VERDICT = re.compile(r"\[\[\s*([ABC])\s*\]\]", re.IGNORECASE)
+log = logging.getLogger(__name__)
 MAX_IN_FLIGHT = 32  # judge requests at once: the model's scheduler batches them
 
 
@@ -305,21 +308,31 @@ def _public_url(url: str) -> str:
 
 @dataclass
 class JudgeSource:
-    """How to get the judge's bot: `load()` (may take long: a model load), its name, and a column id when the
-    judge is one of the columns."""
+    """How to get the judge's bot: `acquire()` gives a lease on it in the model pool (the load, which may take
+    long, runs when the lease's bot is first waited for), its name, and a column id when the judge is a column.
+    Whoever acquires releases: the judge's weights go when the last holder lets go."""
 
-    load: Callable[[], ChatBOT]
+    acquire: Callable[[], Lease]
     name: str
-    key: Any = None  # cache key of a loaded model (None: nothing to cache)
     column_id: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
 
+    def load(self) -> ChatBOT:
+        """The judge's bot, held for as long as the caller keeps it (the lease is never released): for tests
+        and tools that hand the bot on. Judge runs use `acquire` and release."""
+        return self.acquire().bot()
 
-def judge_source(judge: Any, manager: ChatManager | None = None, book: VoteBook | None = None) -> JudgeSource:
+
+def judge_source(judge: Any, manager: ChatManager | None = None, book: VoteBook | None = None, *,
+                 pool: ModelPool | None = None) -> JudgeSource:
     """Resolve `judge`: a ChatBOT, the name (or id, or arena label) of a column, anything a column accepts
-    (alias, path, http(s) URL of an OpenAI-compatible server), or a column dict. Nothing is loaded yet."""
+    (alias, path, http(s) URL of an OpenAI-compatible server), or a column dict. Nothing is loaded yet.
+
+    A judge that is a column, or names a column's model, shares that column's bot; any other model is leased
+    from `pool` (default: the manager's), so it is loaded once while in use and freed when released."""
+    pool = pool or (manager.pool if manager is not None else POOL)
     if isinstance(judge, ChatBOT):
-        return JudgeSource(lambda: judge, judge.name)
+        return JudgeSource(lambda: pool.adopt(judge), judge.name)
     columns = list(manager.columns.values()) if manager is not None else []
     if isinstance(judge, str):
         key = judge.strip()
@@ -330,11 +343,11 @@ def judge_source(judge: Any, manager: ChatManager | None = None, book: VoteBook 
             cid = book.arena.resolve(key, book.conversation_id)
             column = next((c for c in columns if c.id == cid), None)
         if column is not None:
-            return JudgeSource(lambda c=column: c.load.result(), column.name, column_id=column.id)
+            return JudgeSource(column.lease.share, column.name, column_id=column.id)
         same = next((c for c in columns if c.model == key), None)  # share the weights a column holds
         if same is not None:
-            return JudgeSource(lambda c=same: c.load.result(), _public_url(key))
-        return JudgeSource(lambda: _load(key, {}), _public_url(key), key=("judge", key))
+            return JudgeSource(same.lease.share, _public_url(key))
+        return JudgeSource(_pooled(pool, key, {}), _public_url(key))
     if isinstance(judge, Mapping):
         spec = dict(judge)
         unknown = set(spec) - _SPEC_KEYS
@@ -344,13 +357,14 @@ def judge_source(judge: Any, manager: ChatManager | None = None, book: VoteBook 
         for k in ("type", "tokenizer_path", "api_key_env"):
             if spec.get(k) is not None:
                 options[k] = spec[k]
+        settings = dict(spec.get("settings") or {})
         if spec.get("url"):
             if spec.get("model"):
                 options["model"] = spec["model"]
             target = spec["url"]
         elif isinstance(spec.get("model"), ChatBOT):
             bot = spec["model"]
-            return JudgeSource(lambda: bot, spec.get("name") or bot.name, settings=dict(spec.get("settings") or {}))
+            return JudgeSource(lambda: pool.adopt(bot), spec.get("name") or bot.name, settings=settings)
         elif spec.get("model"):
             target = spec["model"]
         else:
@@ -358,11 +372,19 @@ def judge_source(judge: Any, manager: ChatManager | None = None, book: VoteBook 
         name = str(spec.get("name") or _public_url(str(target)))
         same = next((c for c in columns if c.model == target), None) if not options else None
         if same is not None:  # share the weights a column holds
-            return JudgeSource(lambda c=same: c.load.result(), name, settings=dict(spec.get("settings") or {}))
-        key = ("judge", str(target), repr(sorted((k, repr(v)) for k, v in options.items())))
-        return JudgeSource(lambda: _load(str(target), options), name, key=key,
-                           settings=dict(spec.get("settings") or {}))
+            return JudgeSource(same.lease.share, name, settings=settings)
+        return JudgeSource(_pooled(pool, str(target), options), name, settings=settings)
     raise ValueError(f"a judge is a column name, a model alias, path or URL, a ChatBOT or a dict, got {judge!r}")
+
+
+def _pooled(pool: ModelPool, target: str, options: Mapping[str, Any]) -> Callable[[], Lease]:
+    """A lease on `target` in `pool`, keyed as a column's load of it (a column of the same model shares it)."""
+    def acquire() -> Lease:
+        from ..registry import bot_key  # lazy: imports transformers only when a model is loaded
+
+        return pool.acquire(bot_key(target, **options), lambda: _load(target, options))
+
+    return acquire
 
 
 def _load(target: str, options: Mapping[str, Any]) -> ChatBOT:
@@ -380,7 +402,6 @@ def turn_jobs(manager: ChatManager, book: VoteBook, turn: int | None = None) -> 
         raise ValueError("cannot judge during a batch run: wait for it to finish or stop it (or pass judge= to "
                          "run_batch)")
     snapshot = manager.snapshot()
-    book.observe(snapshot)
     turns = max((e["turn"] + 1 for c in snapshot for e in c["history"] if e["role"] == "HUMAN"), default=0)
     if not turns:
         raise ValueError("nothing to judge yet: send a prompt and wait for the replies")
@@ -409,9 +430,7 @@ def turn_jobs(manager: ChatManager, book: VoteBook, turn: int | None = None) -> 
         records.append(book.column_record(col, at))
     if len(records) < 2:
         raise ValueError(f"judging compares two or more finished replies; turn {index} has {len(records)}")
-    if book.arena is not None:  # left to right as shown
-        order = book.arena.round(book.conversation_id).order
-        records.sort(key=lambda r: order.index(r["id"]) if r["id"] in order else len(order))
+    records = book.presenter.sort(records)  # left to right as shown
     blind = book.is_blind()
     question = next((r["prompt"] for r in records if r["prompt"]), "")
     return [PairJob(book.conversation_id, index, a, b, question, blind=blind)
@@ -422,13 +441,15 @@ def turn_jobs(manager: ChatManager, book: VoteBook, turn: int | None = None) -> 
 class JudgeRun:
     """Judge `jobs` in a background thread (the judge's model loads there too): read `progress`, call
     `stop()`, `wait()` for the records. `on_record(rec)` runs as each pair completes and `on_update()`
-    whenever `progress` changes (both from worker threads)."""
+    whenever `progress` changes (both from worker threads; an exception there is logged, never raised).
+
+    The run holds a lease on the judge's bot in the model pool from its start to its end (or `release()`), so
+    a judge loaded for it is freed when it ends, unless a column or another run holds the same model."""
 
     def __init__(self, source: JudgeSource, jobs: Sequence[PairJob], *, template: str | None = None,
                  settings: Mapping[str, Any] | None = None, timeout: float | None = None,
                  on_record: Callable[[dict[str, Any]], None] | None = None,
-                 on_update: Callable[[], None] | None = None, loaded: Callable[[ChatBOT], None] | None = None,
-                 max_in_flight: int = MAX_IN_FLIGHT):
+                 on_update: Callable[[], None] | None = None, max_in_flight: int = MAX_IN_FLIGHT):
         check_template(template)
         self.source = source
         self.jobs = list(jobs)
@@ -443,7 +464,9 @@ class JudgeRun:
             "running": True, "done": 0, "total": len(self.jobs), "errors": 0, "stopped": False, "error": None,
             "judge": source.name, "conversation": first.conversation if first else None,
             "turn": first.turn if first else None, "id": self.id}
-        self._args = (template, {**source.settings, **(settings or {})}, timeout, loaded, max_in_flight)
+        self._args = (template, {**source.settings, **(settings or {})}, timeout, max_in_flight)
+        self._lease: Lease | None = None
+        self._lease_lock = threading.Lock()
         self.thread = threading.Thread(target=self._run, daemon=True, name="chatzoo-judge-run")
         self.thread.start()
 
@@ -452,31 +475,46 @@ class JudgeRun:
         self.progress = {**self.progress, "done": self.progress["done"] + 1,
                          "errors": self.progress["errors"] + (rec["error"] is not None)}
         self._on_record(rec)
-        self.on_update()
+        self._updated()
+
+    def _updated(self) -> None:
+        try:
+            self.on_update()
+        except Exception:  # the listener's bug (a closed widget): never a traceback from this thread
+            log.exception("a judge run's progress listener failed")
 
     def _run(self) -> None:
-        template, settings, timeout, loaded, max_in_flight = self._args
+        template, settings, timeout, max_in_flight = self._args
         try:
+            with self._lease_lock:
+                lease = self._lease = None if self.stops.stopped.is_set() else self.source.acquire()
             try:
-                bot = self.source.load()
+                bot = lease.bot() if lease is not None else None
             except Exception as exc:
                 raise RuntimeError(f"the judge {self.source.name} could not load: {format_error(exc)}") from None
-            if loaded:
-                loaded(bot)
-            judge = PairJudge(bot, self.source.name, template=template, settings=settings, timeout=timeout)
-            if not self.stops.stopped.is_set():
+            if bot is not None and not self.stops.stopped.is_set():
+                judge = PairJudge(bot, self.source.name, template=template, settings=settings, timeout=timeout)
                 self.records = judge_pairs(judge, self.jobs, stops=self.stops, on_record=self._record,
                                            max_in_flight=max_in_flight)  # in pair order
             if self.records and all(r["error"] for r in self.records):
                 self.error = f"every judgment failed; the first: {self.records[0]['error']}"
         except Exception as exc:
             self.error = format_error(exc)
+        finally:
+            self.release()
         self.progress = {**self.progress, "running": False, "stopped": self.stops.stopped.is_set(),
                          "error": self.error}
-        self.on_update()
+        self._updated()
 
     def stop(self) -> None:
         self.stops.stop()
+
+    def release(self) -> None:
+        """Let go of the judge's bot now (the run ends by itself when done; this is for a closing widget)."""
+        with self._lease_lock:
+            lease, self._lease = self._lease, None
+        if lease is not None:
+            lease.release()
 
     def wait(self, timeout: float | None = None) -> list[dict[str, Any]]:
         self.thread.join(timeout)
@@ -495,7 +533,8 @@ def same_pair(r: Mapping[str, Any]) -> tuple:
 class JudgeBook:
     """The judgments of a comparison, and the judge run in progress (one at a time).
 
-    Loaded judge models are kept (by what they were named) so judging again does not load them again.
+    Each run leases its judge's bot from the model pool and releases it when it ends, so a judge model nobody
+    else holds is freed after its run (judging again loads it again); `close()` lets go at once.
     """
 
     def __init__(self, manager: ChatManager, book: VoteBook):
@@ -503,7 +542,6 @@ class JudgeBook:
         self.book = book
         self.judgments: list[dict[str, Any]] = []
         self.run: JudgeRun | None = None
-        self._bots: dict[Any, ChatBOT] = {}
         self._lock = threading.RLock()
 
     def add(self, records: Iterable[Mapping[str, Any]]) -> None:
@@ -525,12 +563,8 @@ class JudgeBook:
             check_template(template)
             source = judge_source(judge, self.manager, self.book)
             jobs = turn_jobs(self.manager, self.book, turn)
-            if source.key is not None and source.key in self._bots:
-                bot = self._bots[source.key]
-                source.load = lambda: bot
-            loaded = (lambda bot, key=source.key: self._bots.__setitem__(key, bot)) if source.key else None
             self.run = JudgeRun(source, jobs, template=template, settings=settings, timeout=timeout,
-                                on_record=lambda rec: self.add([rec]), on_update=on_update, loaded=loaded)
+                                on_record=lambda rec: self.add([rec]), on_update=on_update)
             return self.run
 
     def stop(self) -> None:
@@ -538,58 +572,42 @@ class JudgeBook:
             self.run.stop()
 
     def close(self) -> None:
-        self.stop()
-        self._bots.clear()
+        """Stop the run in progress, tell nobody about it any more and let go of its judge's bot now."""
+        run = self.run
+        if run is not None:
+            run.on_update = lambda: None
+            run.stop()
+            run.release()
 
     # ----- what the widget shows ----------------------------------------------------------------
     def state(self, agreement: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """JSON-able state for the front end: the run's progress, and the verdicts of the latest judged turn of
-        the current conversation, named as the columns are shown (arena labels while blind)."""
+        the current conversation, named as the columns are shown (arena labels while blind: see the presenter)."""
         with self._lock:
             conversation = self.book.conversation_id
             mine = [r for r in self.judgments if r["conversation"] == conversation]
             run = dict(self.run.progress) if self.run is not None else {}
-        blind = self.book.is_blind()
+        shown = self.book.presenter
         ids = {c.name: c.id for c in self.manager.columns.values()}
-        secrets = sorted({s for c in self.manager.columns.values() for s in (c.name, c.model) if s},
-                         key=len, reverse=True)
-
-        def shown(name: str | None, rec: Mapping[str, Any] | None = None) -> str | None:
-            if name is None or name == TIE:
-                return name
-            if blind:
-                label = (rec or {}).get("labels", {}).get(name) if rec else None
-                cid = ids.get(name)
-                return label or (self.book.label(cid) if cid else None) or scrub(name, secrets)
-            return name
-
-        def text(t: str | None) -> str | None:
-            return scrub(t, secrets) if blind and t else t
-
         latest = max((r["turn"] for r in mine), default=None)
         verdicts = []
         for r in mine:
             if r["turn"] != latest:
                 continue
-            a, b = shown(r["a"], r), shown(r["b"], r)
+            labels = r.get("labels")
             verdicts.append({
-                "a": ids.get(r["a"]), "b": ids.get(r["b"]), "a_name": a, "b_name": b,
+                "a": ids.get(r["a"]), "b": ids.get(r["b"]),
+                "a_name": shown.record_name(r["a"], labels), "b_name": shown.record_name(r["b"], labels),
                 "verdict": None if r["verdict"] is None else "tie" if r["verdict"] == TIE
                 else "a" if r["verdict"] == r["a"] else "b",
-                "winner_name": shown(r["verdict"], r), "orders": list(r["orders"]),
-                "rationales": [text(t) or "" for t in r["rationales"]], "error": text(r["error"]),
-                "judge": self._judge_name(r["judge"], blind, ids, secrets),
+                "winner_name": shown.record_name(r["verdict"], labels), "orders": list(r["orders"]),
+                "rationales": [shown.scrub(t) or "" for t in r["rationales"]], "error": shown.scrub(r["error"]),
+                "judge": shown.record_name(r["judge"]),
             })
         if run:
-            run["judge"] = self._judge_name(run.get("judge"), blind, ids, secrets)
-            run["error"] = text(run.get("error"))
+            run["judge"] = shown.record_name(run.get("judge"))
+            run["error"] = shown.scrub(run.get("error"))
             if run.get("conversation") != conversation:
                 run.pop("turn", None)
         return {"run": run, "conversation": conversation, "turn": latest, "verdicts": verdicts,
                 "agreement": dict(agreement) if agreement else None, "count": len(self.judgments)}
-
-    def _judge_name(self, name: str | None, blind: bool, ids: Mapping[str, str], secrets: list[str]) -> str | None:
-        if not blind or name is None:
-            return name
-        cid = ids.get(name)
-        return (self.book.label(cid) if cid else None) or scrub(name, secrets)

@@ -1,7 +1,6 @@
 """Votes and thumbs on the replies of a ChatManager's columns.
 
-A `VoteBook` follows the manager's conversations (a conversation runs from empty histories to the next clear),
-records one vote per finished turn ("best" column, "tie" or "bad") and thumbs per reply. Each vote record stands
+A `VoteBook` records, in the manager's current conversation (it runs from one clear to the next), one vote per finished turn ("best" column, "tie" or "bad") and thumbs per reply. Each vote record stands
 alone: it keeps the columns (name, model, settings, system prompt), their replies and statistics, the prompt and
 each column's history before it, so votes survive `clear()` and can be exported, ranked and turned into
 preference pairs without the manager.
@@ -12,12 +11,13 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import threading
-import uuid
 from typing import Any, Iterator, Mapping, Sequence
 
+from ..events import new_conversation_id  # noqa: F401 - imported from here by older code
 from ..history import original_reply
 from ..manager import ChatManager, model_query
 from .arena import Arena
+from .presenter import Presenter
 
 TIE, BAD = "tie", "bad"
 OUTCOMES = ("best", TIE, BAD)
@@ -27,79 +27,39 @@ def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def new_conversation_id() -> str:
-    return "conv-" + uuid.uuid4().hex[:12]
-
-
-def _first_entries(manager: ChatManager) -> dict[str, Any]:
-    """Each column's first history entry (the dict itself, or None). clear() empties the lists and the next send
-    appends new dicts, so a first entry that is not the one seen before means the conversation was cleared,
-    even when nobody looked in between. Holding the dicts keeps their identity from being reused."""
-    return {cid: (h[0] if h else None) for cid, h in manager.histories().items()}
-
-
 class VoteBook:
     """Votes and thumbs for the columns of `manager`; optional `arena` for blind comparisons.
 
-    Call `observe()` whenever the manager reports a change (the widget does it in its on_change handler): it
-    notices new conversations (all histories emptied, or cleared and refilled since the last look) and keeps
-    the arena's shuffled order in step. `vote` and `thumb` call it themselves, so headless use needs nothing more.
+    The conversation is the manager's (`manager.conversation_id`, a new one after each clear); the arena follows
+    the manager's events (see `Arena.follow`), so nothing needs to be told or observed. Names are shown as the
+    book's `presenter` says (arena labels while blind).
     """
 
     def __init__(self, manager: ChatManager, arena: Arena | None = None, *, clock=now_iso):
         self.manager = manager
         self.arena = arena
+        self.presenter = Presenter(manager, arena)
         self.clock = clock
         self.votes: list[dict[str, Any]] = []
         self.thumbs: list[dict[str, Any]] = []
         self._lock = threading.RLock()
         self._suspended = 0
-        self.conversation_id = new_conversation_id()
-        self._started = False  # the current conversation has had a prompt
-        self._firsts: dict[str, Any] = {}
-        self.observe()
+        self._unfollow = arena.follow(manager) if arena is not None else (lambda: None)
 
     # ----- conversations ------------------------------------------------------------------------
+    @property
+    def conversation_id(self) -> str:
+        """The current conversation (the manager's)."""
+        return self.manager.conversation_id
+
     def observe(self, snapshot: Sequence[Mapping[str, Any]] | None = None) -> str:
-        """Follow the manager's state; returns the current conversation id."""
-        if snapshot is None:
-            snapshot = self.manager.snapshot()
-        with self._lock:
-            if self._suspended:
-                return self.conversation_id
-            firsts = _first_entries(self.manager)
-            empty = all(e is None for e in firsts.values())
-            replaced = any(self._firsts.get(cid) is not None and e is not self._firsts[cid]
-                           for cid, e in firsts.items())
-            if self._started and (empty or replaced):
-                self._begin(snapshot)
-            if not empty:
-                self._started = True
-            self._firsts = firsts
-            if self.arena is not None:
-                self.arena.sync(self.conversation_id, [c["id"] for c in snapshot], started=self._started)
-            return self.conversation_id
-
-    def _begin(self, snapshot: Sequence[Mapping[str, Any]]) -> None:
-        self.conversation_id = new_conversation_id()
-        self._started = False
-        if self.arena is not None:
-            self.arena.start(self.conversation_id, [c["id"] for c in snapshot])
-
-    def new_conversation(self) -> str:
-        """Start a new conversation now (the widget may call it right after `clear()`); returns its id."""
-        with self._lock:
-            self._begin(self.manager.snapshot())
-            self._firsts = _first_entries(self.manager)
-            self._started = any(e is not None for e in self._firsts.values())
-            return self.conversation_id
+        """The current conversation id. (The book used to infer conversations from the manager's state; the
+        manager announces them now, so there is nothing to observe. Kept for callers.)"""
+        return self.conversation_id
 
     @contextlib.contextmanager
     def suspended(self) -> Iterator[None]:
-        """Ignore the manager while the block runs (a batch run swaps the histories); voting is refused meanwhile.
-
-        On exit the current histories become the baseline again, in the same conversation.
-        """
+        """Refuse votes and thumbs while the block runs (a batch run sends its prompts through the columns)."""
         with self._lock:
             self._suspended += 1
         try:
@@ -107,18 +67,14 @@ class VoteBook:
         finally:
             with self._lock:
                 self._suspended -= 1
-                if not self._suspended:
-                    self._firsts = _first_entries(self.manager)
 
     def set_conversation(self, conversation_id: str) -> None:
-        """Continue an earlier conversation (used when a saved comparison is restored)."""
-        with self._lock:
-            self.conversation_id = conversation_id
-            snapshot = self.manager.snapshot()
-            self._firsts = _first_entries(self.manager)
-            self._started = any(e is not None for e in self._firsts.values())
-            if self.arena is not None:
-                self.arena.sync(conversation_id, [c["id"] for c in snapshot], started=self._started)
+        """Continue an earlier conversation (a saved comparison restored): the manager resumes it."""
+        self.manager.resume_conversation(conversation_id)
+
+    def close(self) -> None:
+        """Stop following the manager."""
+        self._unfollow()
 
     # ----- the turn to vote on ------------------------------------------------------------------
     def latest_turn(self) -> dict[str, Any]:
@@ -130,7 +86,6 @@ class VoteBook:
             if self._suspended:
                 raise ValueError("cannot vote during a batch run: wait for it to finish or stop it")
             snapshot = self.manager.snapshot()
-            self.observe(snapshot)
             answered = [c for c in snapshot if c["history"]]
             if not answered:
                 raise ValueError("nothing to vote on yet: send a prompt and wait for every reply")
@@ -142,9 +97,7 @@ class VoteBook:
             if len(answered) < 2:
                 raise ValueError("a vote compares two or more replies: add a column (thumbs rate a single reply)")
             turn = max(c["history"][-1]["turn"] for c in answered)
-            if self.arena is not None:  # left to right as shown
-                order = self.arena.round(self.conversation_id).order
-                answered.sort(key=lambda c: order.index(c["id"]) if c["id"] in order else len(order))
+            answered = self.presenter.sort(answered)  # left to right as shown
             columns = [self._column_record(c) for c in answered]
             prompt = next((c["prompt"] for c in columns if c["turn"] == turn), columns[0]["prompt"])
             return {"conversation": self.conversation_id, "turn": turn, "prompt": prompt, "columns": columns}
@@ -182,34 +135,28 @@ class VoteBook:
         return self.manager.system_prompt if has else ""
 
     def _blind(self) -> bool:
-        return self.arena is not None and self.arena.blind(self.conversation_id)
+        return self.presenter.blind()
 
     def is_blind(self, conversation: str | None = None) -> bool:
         """True while the names of `conversation` (default: the current one) are hidden in an arena."""
-        return self.arena is not None and self.arena.blind(conversation or self.conversation_id)
+        return self.presenter.blind(conversation)
 
     def _shown_name(self, col: Mapping[str, Any]) -> str:
         """The name the user sees: the arena label while blind (messages must not give the models away)."""
-        return (self._label(col["id"]) or col["name"]) if self._blind() else col["name"]
+        return self.presenter.shown_name(col)
 
     shown_name = _shown_name
 
     def label(self, column_id: str) -> str | None:
         """The column's arena label in the current conversation (None outside an arena)."""
-        return self._label(column_id)
+        return self.presenter.label(column_id)
 
     @property
     def suspended_now(self) -> bool:
         """True while a batch run has the manager (votes, thumbs and judging wait)."""
         return bool(self._suspended)
 
-    def _label(self, column_id: str) -> str | None:
-        if self.arena is None:
-            return None
-        try:
-            return self.arena.label(column_id, self.conversation_id)
-        except KeyError:
-            return None
+    _label = label
 
     def choices(self, columns: Sequence[Mapping[str, Any]] | None = None) -> list[str]:
         """The valid choices for the latest turn: the column names (labels while blind), "tie" and "bad"."""
@@ -295,7 +242,6 @@ class VoteBook:
             if self._suspended:
                 raise ValueError("cannot rate replies during a batch run: wait for it to finish or stop it")
             snapshot = self.manager.snapshot()
-            self.observe(snapshot)
             col = self._find_column(column, snapshot)
             replies = [e for e in col["history"] if e["role"] == "BOT"]
             if turn is None:

@@ -47,6 +47,11 @@ class Lease:
         """Let go of the bot (idempotent); the last release closes it."""
         self.pool._release(self)
 
+    def share(self) -> "Lease":
+        """Another lease on the same bot (a judge using a column's model): it stays until both are released.
+        RuntimeError when this lease was released already."""
+        return self.pool._share(self)
+
 
 class ModelPool:
     """Loads bots once per key and shares them; see the module docstring."""
@@ -75,6 +80,13 @@ class ModelPool:
         future: Future = Future()
         future.set_result(bot)
         return Lease(self, _Entry(("adopted", id(bot)), future, holders=1))
+
+    def _share(self, lease: Lease) -> Lease:
+        with self._lock:
+            if lease.released:
+                raise RuntimeError("this model was let go of already: it cannot be shared")
+            lease.entry.holders += 1
+            return Lease(self, lease.entry)
 
     def _release(self, lease: Lease) -> None:
         with self._lock:
