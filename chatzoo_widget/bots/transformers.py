@@ -33,9 +33,10 @@ from ..engine.prefill import DEFAULT_PREFILL_CHUNK, check_chunk
 from ..engine.request import EngineRequest, Finished
 from ..engine.scheduler import DEFAULT_MAX_BATCH, Scheduler
 from ..engine.seeding import seeded
+from ..text.reply import ReplyDecoder
 from .base import ChatBOT, GenerationRequest
 from .settings import GENERATION_SETTINGS
-from .text import cut_at_stop, partial_marker_length
+from .text import partial_marker_length
 
 DTYPES: dict[str, Any] = {
     "auto": "auto",
@@ -635,29 +636,29 @@ class TransformersChatBOT(ChatBOT):
             request.stats.batched = False
             yield from self._stream_alone(request, gen_kwargs, max_new_tokens, seed)
 
+    def reply_decoder(self, stops: tuple[str, ...] = ()) -> ReplyDecoder:
+        """The decoder of one reply: ids -> the deltas to show (`process_response`, hold-back and `stops` applied),
+        in work per token that does not grow with the reply."""
+        return ReplyDecoder(self.tokenizer, process=self.process_response,
+                            visible=lambda text: self.visible_text(text, stops), stops=stops)
+
     def _stream_tokens(self, request: GenerationRequest, next_ids: Any, finished: Any) -> Iterator[str]:
         """Decode the ids as they arrive into text deltas; the end sets the finish reason (or raises its error)."""
-        stats, clock, stops = request.stats, request.clock, request.stop
-        ids: list[int] = []
-        emitted = ""
+        stats, clock = request.stats, request.clock
+        decoder = self.reply_decoder(request.stop)
         ended = stopped = False
         try:
             while not ended:
                 batch, ended = next_ids()
                 if not batch:
                     continue
-                ids.extend(batch)
                 clock.tokens(len(batch))
-                text = self.process_response(self.tokenizer.decode(ids, skip_special_tokens=True))
-                if stops:
-                    text, stopped = cut_at_stop(text, stops)
-                    if stopped:  # the row leaves the batch at its next step
-                        request.hit_stop = True
-                        request.stop_event.set()
-                        break
-                text = self.visible_text(text, stops)
-                if len(text) > len(emitted) and text.startswith(emitted):
-                    delta, emitted = text[len(emitted):], text
+                delta = decoder.push(batch)
+                if decoder.stop is not None:  # the row leaves the batch at its next step
+                    stopped = request.hit_stop = True
+                    request.stop_event.set()
+                    break
+                if delta:
                     yield delta
         finally:
             if not ended:  # a stop string, or the consumer left early: free the row within a token, and wait
@@ -667,9 +668,9 @@ class TransformersChatBOT(ChatBOT):
         if end.reason == "error" and not stopped:
             raise end.error
         stats.finish_reason = "stop" if stopped or end.reason == "cancelled" else end.reason
-        final, _ = cut_at_stop(self.process_response(self.tokenizer.decode(ids, skip_special_tokens=True)), stops)
-        if final.startswith(emitted) and len(final) > len(emitted):
-            yield final[len(emitted):]
+        last = decoder.finish()  # the text before a stop string, and what was held back
+        if last:
+            yield last
 
     def _stream_alone(self, request: GenerationRequest, gen_kwargs: dict[str, Any], max_new_tokens: int,
                       seed: int | None) -> Iterator[str]:
