@@ -16,7 +16,7 @@ from .hidden_prompts import hide_prompts
 from .leaderboard import (SOURCES, battle_records, battles, bradley_terry, elo_ratings, judgment_votes, leaderboard,
                           leaderboard_json)
 from .manifest import hub_revision, manifest, manifests, versions
-from .records import (FORMAT, VERSION, comparison_document, export, export_preference_pairs, load,
+from .exports import (FORMAT, VERSION, comparison_document, export, export_preference_pairs, load,
                       preference_pairs, restore, to_dataframe, validate)
 from .votes import BAD, TIE, VoteBook
 

@@ -1,0 +1,264 @@
+// Generated from chatzoo_widget/records.py, do not edit:
+//   python -m chatzoo_widget.records --ts > js/src/records.ts
+// (tests/test_records.py fails while this file is out of date).
+
+/** Statistics of one reply (`ReplyStats.to_dict()`: `w.stats`, a reply's `stats`). */
+export interface Stats {
+  prompt_tokens?: number | null;
+  new_tokens?: number | null;
+  /** seconds from the call to the first text */
+  time_to_first_token?: number | null;
+  /** new tokens over the time after the first one */
+  tokens_per_second?: number | null;
+  total_time?: number | null;
+  /** stop | length | cancelled | error */
+  finish_reason?: string | null;
+  /** oldest turns left out: the history was longer than the context */
+  dropped_turns?: number | null;
+  /** decoded in the model's shared batch (null: not a local model) */
+  batched?: boolean | null;
+  error?: string | null;
+  /** of new_tokens, those spent thinking */
+  reasoning_tokens?: number | null;
+}
+
+/** One entry of a column's history (`w.history`, `w.entries`): a prompt (HUMAN) or a reply (BOT). */
+export interface Entry {
+  role: "HUMAN" | "BOT";
+  /** a reply's answer (its thinking is in `reasoning`) */
+  content: string;
+  turn: number;
+  /** BOT entries */
+  stats?: Stats | null;
+  /** the exact text the model received (remote columns: the messages sent, as JSON) */
+  rendered_prompt?: string | null;
+  prompt_tokens?: number | null;
+  /** the thinking, apart from the answer */
+  reasoning?: string | null;
+  /** the thinking block was never closed */
+  reasoning_unfinished?: boolean;
+  /** the column whose reply the conversation continued with; `alternatives[0]` is this column's own */
+  continued_with?: string | null;
+  alternatives?: Entry[];
+  /** HUMAN entries: the turns this prompt replaced by an edit */
+  edited?: EditedTurn[];
+}
+
+/** A turn replaced by an edit of its prompt (kept in the new prompt's `edited`). */
+export interface EditedTurn {
+  turn: number;
+  prompt: string;
+  reply: Entry | null;
+}
+
+/** One message of what a model saw before a prompt. */
+export interface Message {
+  role: string;
+  content: string;
+}
+
+/** What a vote or a judgment keeps of one column's reply, so the record stands alone. */
+export interface ReplyRecord {
+  name: string;
+  model: string;
+  settings: Record<string, unknown>;
+  reply: string;
+  id?: string;
+  system_prompt?: string;
+  /** the arena label ("Model A"...), null outside an arena */
+  label?: string | null;
+  turn?: number;
+  prompt?: string;
+  /** what the model saw before the prompt */
+  history?: Message[];
+  stats?: Stats;
+  reasoning?: string | null;
+  rendered_prompt?: string | null;
+  /** batch runs: done | error | cancelled | timeout */
+  status?: string;
+}
+
+/** A vote on one finished turn (`w.votes`). */
+export interface Vote {
+  conversation: string;
+  turn: number;
+  /** a column name, "tie" or "bad" */
+  choice: string;
+  prompt: string;
+  columns: ReplyRecord[];
+  outcome?: "best" | "tie" | "bad";
+  winner?: string | null;
+  /** cast while the arena hid the names */
+  blind?: boolean;
+  timestamp?: string | null;
+}
+
+/** A thumb up (+1) or down (-1) on one reply. */
+export interface Thumb {
+  conversation: string;
+  turn: number;
+  column: string;
+  value: number;
+  model?: string;
+  settings?: Record<string, unknown>;
+  label?: string | null;
+  prompt?: string;
+  reply?: string;
+  timestamp?: string | null;
+}
+
+/** An LLM judge's verdict on one pair of replies, judged in both orders (`w.judgments`). */
+export interface Judgment {
+  conversation: string;
+  turn: number;
+  a: string;
+  b: string;
+  /** the raw verdict of each order (A/B, then B/A) */
+  orders: ("A" | "B" | "C" | null)[];
+  rationales: string[];
+  judge: string;
+  /** a or b (won in both orders), "tie", or null when the judge failed */
+  verdict?: string | null;
+  error?: string | null;
+  prompt?: string;
+  columns?: ReplyRecord[];
+  labels?: Record<string, string | null>;
+  blind?: boolean;
+  /** mt-bench | custom */
+  template?: string;
+  /** widget | batch */
+  source?: string;
+  timestamp?: string | null;
+  /** batch runs: the script's index */
+  script?: number;
+  /** batch runs: the sample's index */
+  sample?: number;
+}
+
+/** What it takes to get a column's replies again (`w.manifest(column)`; Python side and files only). */
+export interface Manifest {
+  name: string;
+  /** the model as the user named it */
+  model: string;
+  path?: string | null;
+  /** the commit of the Hugging Face cache snapshot */
+  hub_revision?: string | null;
+  type?: string | null;
+  family?: string | null;
+  dtype?: string | null;
+  quantization?: string | null;
+  device_map?: unknown;
+  tokenizer_path?: string | null;
+  load_options?: Record<string, unknown>;
+  settings?: Record<string, unknown>;
+  seed?: number | null;
+  think_tags?: string[] | null;
+  keep_reasoning?: boolean | null;
+  versions?: Record<string, string | null>;
+  status?: string;
+  error?: string | null;
+  base_url?: string | null;
+  server_model?: string | null;
+}
+
+/** A column in a saved comparison. */
+export interface SavedColumn {
+  name: string;
+  model: string;
+  settings: Record<string, unknown>;
+  history: Entry[];
+}
+
+/** A saved comparison (`w.export("x.json")`, `ChatZooWidget.load`). */
+export interface ComparisonDocument {
+  format: "chatzoo-widget/comparison";
+  version: 1;
+  columns: SavedColumn[];
+  votes: Vote[];
+  exported_at?: string;
+  system_prompt?: string;
+  /** the conversation the histories belong to */
+  conversation?: string | null;
+  thumbs?: Thumb[];
+  judgments?: Judgment[];
+  /** Arena.state() */
+  arena?: Record<string, unknown> | null;
+  /** by column name; files only, never the browser */
+  manifests?: Record<string, Manifest>;
+}
+
+/** One row of `to_dataframe()` (and a line of a .jsonl export): one reply. */
+export interface TableRow {
+  conversation: string | null;
+  turn: number | null;
+  column: string;
+  label: string | null;
+  model: string;
+  settings: Record<string, unknown>;
+  prompt: string;
+  reply: string;
+  new_tokens: number | null;
+  prompt_tokens: number | null;
+  time_to_first_token: number | null;
+  tokens_per_second: number | null;
+  total_time: number | null;
+  finish_reason: string | null;
+  error: string | null;
+  /** the turn's choice */
+  vote: string | null;
+  /** this reply's part in it: best | worse | tie | bad */
+  vote_result: string | null;
+  thumb: number | null;
+  /** current | alternative | edited | vote | thumb */
+  source: string;
+  reasoning: string | null;
+  reasoning_tokens: number | null;
+  rendered_prompt: string | null;
+  continued_with: string | null;
+}
+
+/** One row of `run_batch()`'s DataFrame: one reply. */
+export interface BatchRow {
+  script: number;
+  prompt: string;
+  turn: number;
+  sample: number;
+  column: string;
+  model: string;
+  settings: Record<string, unknown>;
+  reply: string;
+  new_tokens: number | null;
+  prompt_tokens: number | null;
+  time_to_first_token: number | null;
+  tokens_per_second: number | null;
+  total_time: number | null;
+  finish_reason: string | null;
+  /** done | error | cancelled | timeout */
+  status: string;
+  error: string | null;
+}
+
+/** A batch row of a run with a judge. */
+export interface JudgedBatchRow {
+  script: number;
+  prompt: string;
+  turn: number;
+  sample: number;
+  column: string;
+  model: string;
+  settings: Record<string, unknown>;
+  reply: string;
+  new_tokens: number | null;
+  prompt_tokens: number | null;
+  time_to_first_token: number | null;
+  tokens_per_second: number | null;
+  total_time: number | null;
+  finish_reason: string | null;
+  /** done | error | cancelled | timeout */
+  status: string;
+  error: string | null;
+  /** against each other column */
+  judge_verdicts: Record<string, "win" | "loss" | "tie" | null>;
+  /** (wins + ties / 2) / judged pairs */
+  judge_score: number | null;
+}
