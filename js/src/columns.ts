@@ -142,7 +142,7 @@ class ColumnView {
     this.state = column;
     const { listen } = ctx;
     this.nameEl = h("div", { class: "cz-column-name", testid: "column-name" });
-    this.subtitleEl = h("div", { class: "cz-column-model" });
+    this.subtitleEl = h("div", { class: "cz-column-model", testid: "column-model" });
     this.statusEl = h("span", { class: "cz-badge", testid: "column-status" });
     this.revealedEl = h("span", { class: "cz-badge cz-revealed", testid: "column-revealed", text: "revealed", hidden: true });
     const stop = h("button", { type: "button", class: "cz-icon-button", testid: "column-stop", title: "Stop this reply", text: "■" });
@@ -216,7 +216,7 @@ class ColumnView {
     this.revealedEl.title = revealed && column.label ? `Shown as ${column.label} before the vote` : "";
     setText(this.subtitleEl, blind ? "" : [revealed ? column.label : null, column.family, column.model].filter(Boolean).join(" · "));
     this.subtitleEl.hidden = blind;
-    // A long name is cut with an ellipsis: hovering shows it whole (and the model behind it, once known).
+    // Long names wrap in the header; hovering also shows the name with the model behind it, once known.
     const name = column.name ?? column.id;
     this.nameEl.title = blind || !column.model || column.model === name ? name : `${name}\n${column.model}`;
     this.subtitleEl.title = this.subtitleEl.textContent ?? "";
