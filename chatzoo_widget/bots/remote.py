@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import httpx
 from httpx_sse import EventSource, ServerSentEvent
 
+from ..text.stops import StopCutter, clean_stops
 from ..wire import DONE, SETTINGS_PATH, SettingsPayload, finish_reason, max_tokens_field, read_error
 from .base import ChatBOT, GenerationRequest, Reasoning, openai_messages
 from .settings import SYSTEM_PROMPT, Setting, SettingsSpec
@@ -41,6 +42,7 @@ OPENAI_SETTINGS = SettingsSpec.of([
 SPEC_TIMEOUT = 3.0  # seconds to wait for the settings spec / model list on first need
 SPEC_RETRY_AFTER = 10.0  # seconds before asking an unreachable server for its spec again
 POLL = 0.05  # seconds between checks of the stop event while waiting for the server
+MAX_STOP_SENT = 4  # stop strings OpenAI's API takes; any more are cut here only
 
 
 class RemoteBotError(RuntimeError):
@@ -311,6 +313,9 @@ class RemoteChatBOT(ChatBOT):
         }
         if "max_new_tokens" in settings:
             body.update(max_tokens_field(settings.pop("max_new_tokens")))
+        stops = clean_stops(request.stop)
+        if stops:  # the server stops generating there; the reply is cut here too (stream_generate)
+            body["stop"] = list(stops[:MAX_STOP_SENT])
         for name, value in {**settings, **prompt_kwargs}.items():
             default = spec[name].default if name in spec else None
             if value == default or (name == "seed" and value is not None and value < 0):
@@ -333,6 +338,7 @@ class RemoteChatBOT(ChatBOT):
                                   name=f"chatzoo-remote-{self.name}")
         reader.start()
         stats, clock, stop = request.stats, request.clock, request.stop_event
+        cut = StopCutter(request.stop)  # a safety net: servers that ignore `stop`, and stops past MAX_STOP_SENT
         chunks = reasoning_chunks = 0
         usage: Mapping[str, Any] | None = None
         finish: str | None = None
@@ -375,7 +381,12 @@ class RemoteChatBOT(ChatBOT):
                     if text:
                         chunks += 1
                         clock.tokens(1)
-                        yield text
+                        shown = cut.feed(text)
+                        if shown:
+                            yield shown
+                        if cut.hit:  # closes the connection (finally): the server stops generating
+                            request.hit_stop, finish = True, "stop"
+                            return
                 if value.get("__complete__"):  # a non-streamed JSON answer: that was all
                     done = True
                     break
@@ -386,6 +397,9 @@ class RemoteChatBOT(ChatBOT):
                     f"the stream from {url} ended without [DONE] after {chunks} text chunks: the connection was cut "
                     "mid-reply (server crash, restart or proxy timeout). The text received so far is kept; send "
                     "again to retry.", kind="cut", url=url)
+            tail = cut.flush()  # held back in case a stop string followed
+            if tail:
+                yield tail
         finally:
             state["abandoned"] = True
             if not done:  # stopped or failed mid-reply: close the connection now

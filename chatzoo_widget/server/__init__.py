@@ -13,12 +13,13 @@ no CORS headers unless origins are named, caps body size and max_tokens, and ans
     protocol.py      request/response/error shapes (pydantic)
     translate.py     a request -> the bot's query and typed settings
     admission.py     how many generate, how many wait, who gets 429
-    stop_strings.py  OpenAI's `stop`, across streamed deltas
-    serving.py       bot.stream in worker threads -> OpenAI chunks or one response
+    serving.py       bot.stream in worker threads -> OpenAI chunks or one response (`stop` goes to the bot, whose
+                     decoder cuts it; chatzoo_widget.text.StopCutter cuts again for bots that do not)
     app.py           routes, auth, CORS, body cap, error handlers
     cli.py           the command line
 """
 
+from ..text.stops import StopCutter
 from ..wire import error_body
 from .admission import RequestSlots
 from .app import (DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_QUEUE, DEFAULT_MAX_TOKENS_CAP, GuardMiddleware,
@@ -26,7 +27,6 @@ from .app import (DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_QUEUE, 
 from .cli import API_KEY_ENV, DEFAULT_HOST, DEFAULT_PORT, build_parser, load_from_args, main
 from .protocol import APIError, ChatCompletionRequest
 from .serving import ChatServing, Job
-from .stop_strings import StopCutter
 from .translate import convert_messages
 
 __all__ = ["create_app", "main", "build_parser", "load_from_args", "APIError", "error_body", "ChatCompletionRequest",

@@ -20,12 +20,12 @@ from typing import Any, AsyncIterator, Awaitable
 from pydantic import ValidationError
 
 from ..bots.base import ChatBOT, ReplyStats
+from ..text.stops import StopCutter
 from ..wire import DONE, SettingsPayload, error_body, finish_reason
 from .admission import RequestSlots
 from .protocol import (APIError, AssistantMessage, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse,
                        Choice, ChunkChoice, Delta, Health, ModelCard, ModelList, Usage, completion_id,
                        from_validation_error, now)
-from .stop_strings import StopCutter
 from .translate import RequestTranslator
 
 log = logging.getLogger("chatzoo_widget.server")
@@ -140,7 +140,9 @@ class ChatServing:
                     post(("end", None))
                     return
                 try:
-                    stream = self.bot.stream(job.query, stop_event=job.stop_event, **job.settings)
+                    # The bot cuts at the stop strings itself (its model stops there at once); the StopCutter of
+                    # sse_events/complete cuts again, for bots that ignore `stop`.
+                    stream = self.bot.stream(job.query, stop_event=job.stop_event, stop=job.stops, **job.settings)
                 except ValueError as exc:  # the bot refused the request before any model work
                     post(("invalid", exc))
                     return
