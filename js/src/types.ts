@@ -1,38 +1,16 @@
 // Shapes of the synced state and messages described in js/README.md (the contract with Python).
+import type { Entry, Stats } from "./records";
 
 export type Status = "loading" | "ready" | "generating" | "error";
 
-export interface ReplyStats {
-  prompt_tokens?: number | null;
-  new_tokens?: number | null;
-  time_to_first_token?: number | null;
-  tokens_per_second?: number | null;
-  total_time?: number | null;
-  finish_reason?: string | null;
-  dropped_turns?: number | null;
-  error?: string | null;
-  /** Of new_tokens, those spent thinking. */
-  reasoning_tokens?: number | null;
-}
+/** A reply's statistics: the `Stats` record (records.ts, generated from chatzoo_widget/records.py). */
+export type ReplyStats = Stats;
 
-export interface HistoryEntry {
-  role: "HUMAN" | "BOT";
-  /** A reply's answer (its thinking is in `reasoning`). */
-  content: string;
-  turn: number;
-  stats?: ReplyStats | null;
-  /** The exact text the model received (remote columns: the messages sent, as JSON); null while hidden. */
-  rendered_prompt?: string | null;
-  prompt_tokens?: number | null;
+/** A history entry as the browser gets it: the `Entry` record (records.ts) and what the wire adds. */
+export interface HistoryEntry extends Entry {
   /** Arena, while blind: the rendered prompt stays in the kernel (its format would name the model). */
   prompt_hidden?: boolean;
-  reasoning?: string | null;
-  /** The thinking block was never closed (stopped, or out of tokens, while thinking). */
-  reasoning_unfinished?: boolean;
-  /** The column whose reply the conversation continued with at this turn; `alternatives[0]` is this column's own. */
-  continued_with?: string | null;
   alternatives?: HistoryEntry[];
-  /** HUMAN entries: the turns this prompt replaced by an edit. */
   edited?: { turn: number; prompt: string; reply: HistoryEntry | null }[];
 }
 
