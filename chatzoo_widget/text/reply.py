@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
+from ..bots.text import partial_marker_length
 from .detok import IncrementalDetokenizer
 from .stops import clean_stops, find_stop
 
@@ -43,7 +44,8 @@ class ReplyText:
     Args:
         process: the family's `process_response` (whole text -> shown text).
         visible: the part of a processed text that may be shown now (the rest may still change).
-        stops: the reply ends before the first of these (in the processed text).
+        stops: the reply ends before the first of these (in the processed text); a tail that may grow into one
+            is held back.
     """
 
     def __init__(self, process: Callable[[str], str] | None = None, visible: Callable[[str], str] | None = None,
@@ -66,6 +68,11 @@ class ReplyText:
         """Everything shown so far."""
         return "".join(self._parts)
 
+    @property
+    def window(self) -> int:
+        """Raw characters the next step processes (bounded while processing splits, however long the reply)."""
+        return len(self._window)
+
     def push(self, raw: str) -> str:
         """Take the next raw text; returns what may be shown now ("" after a stop string: `finish` gives the
         text before it)."""
@@ -79,6 +86,8 @@ class ReplyText:
             self.stop = match[1]
             return ""
         target = self.visible(processed)
+        held = partial_marker_length(target, self.stops)  # may grow into a stop string
+        target = target[:len(target) - held]
         delta = ""
         if len(target) > len(self._shown) and target.startswith(self._shown):
             delta, self._shown = target[len(self._shown):], target
