@@ -23,6 +23,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
+from ..records import Stats
 from .settings import GENERATION_SETTINGS, SettingsSpec
 from .text import cut_at_stop
 
@@ -76,11 +77,12 @@ class ReplyStats:
     #: pass and cannot tell). `prompt_tokens` is set before the reading starts. Not in to_dict(): a passing state.
     prefill_done: int | None = field(default=None, repr=False)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> Stats:
+        """The reply's `records.Stats` (`w.stats`, a history entry's `stats`): every field but the two above."""
         out = asdict(self)
         out.pop("rendered_prompt")
         out.pop("prefill_done")
-        return out
+        return out  # type: ignore[return-value] - tests/test_records.py checks its keys are the record's
 
 
 #: Told while a local model reads the prompt: (prompt tokens read, or None where it cannot tell, prompt tokens).

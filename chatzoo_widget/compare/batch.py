@@ -25,13 +25,10 @@ from ..bots.base import ChatBOT, ReplyStats
 from ..bots.thinking import prompt_opens_block, split_thinking
 from ..events import ColumnRemoved, Event
 from ..manager import BusyError, ChatManager, Column, format_error, model_query
+from ..records import BATCH_COLUMNS, JUDGED_BATCH_COLUMNS, TABLE_STATS, ReplyRecord
 from .judge import MAX_IN_FLIGHT, PairJob, PairJudge, StopSet, check_template, judge_source, pair_tasks
 
 log = logging.getLogger(__name__)
-STAT_FIELDS = ["new_tokens", "prompt_tokens", "time_to_first_token", "tokens_per_second", "total_time",
-               "finish_reason"]
-BATCH_COLUMNS = ["script", "prompt", "turn", "sample", "column", "model", "settings", "reply", *STAT_FIELDS,
-                 "status", "error"]
 
 
 def _scripts(prompts: Any) -> list[list[str]]:
@@ -282,11 +279,11 @@ class _BatchRunner:
              stats: ReplyStats, settings: dict[str, Any], status: str, system_prompt: str = "") -> None:
         st = stats.to_dict()
         row = {"script": s, "prompt": prompt, "turn": t, "sample": k, "column": column.name, "model": column.model,
-               "settings": settings, "reply": text, **{key: st.get(key) for key in STAT_FIELDS},
+               "settings": settings, "reply": text, **{key: st.get(key) for key in TABLE_STATS},
                "status": status, "error": st.get("error"), "_order": order, "_cid": column.id}
-        record = {"id": column.id, "name": column.name, "model": column.model, "settings": dict(settings),
-                  "system_prompt": system_prompt, "label": None, "turn": t, "prompt": prompt, "history": before,
-                  "reply": text, "stats": st, "status": status}
+        record = ReplyRecord(id=column.id, name=column.name, model=column.model, settings=dict(settings),
+                             system_prompt=system_prompt, label=None, turn=t, prompt=prompt, history=before,
+                             reply=text, stats=st, status=status)
         with self.lock:
             self.rows.append(row)
             self.group_rows.setdefault((s, k, t), []).append(record)
@@ -322,9 +319,7 @@ class _BatchRunner:
 
     def _frame(self) -> pd.DataFrame:
         rows = sorted(self.rows, key=lambda r: (r["script"], r["sample"], r["turn"], r["_order"]))
-        extra: list[str] = []
         if self.judge is not None:
-            extra = ["judge_verdicts", "judge_score"]
             verdicts: dict[tuple, dict[str, str | None]] = {}
             for j in self.judgments:
                 for me, other in ((j["a"], j["b"]), (j["b"], j["a"])):
@@ -337,7 +332,7 @@ class _BatchRunner:
                 scored = [v for v in mine.values() if v is not None]
                 r["judge_score"] = ((sum(v == "win" for v in scored) + 0.5 * sum(v == "tie" for v in scored))
                                     / len(scored)) if scored else None
-        df = pd.DataFrame(rows, columns=BATCH_COLUMNS + extra)
+        df = pd.DataFrame(rows, columns=JUDGED_BATCH_COLUMNS if self.judge is not None else BATCH_COLUMNS)
         df.attrs.update(done=self.done, total=self.total, stopped=self.stopped or self.stop_event.is_set())
         if self.judge is not None:
             df.attrs["judgments"] = list(self.judgments)
@@ -373,7 +368,7 @@ def _through_manager(manager: ChatManager, scripts: list[list[str]], stop_event:
                     rows.append({"script": s_index, "prompt": prompt, "turn": t_index, "sample": 0,
                                  "column": column.name, "model": column.model,
                                  "settings": manager.effective_settings(column), "reply": entry["content"],
-                                 **{k: stats.get(k) for k in STAT_FIELDS}, "status": status,
+                                 **{k: stats.get(k) for k in TABLE_STATS}, "status": status,
                                  "error": stats.get("error")})
                     if status == "cancelled":
                         stopped = True  # stopped by stop_event, or by the user's Stop

@@ -5,12 +5,9 @@ The judge is asked to explain first and to end with `[[A]]`, `[[B]]` or `[[C]]` 
 when both orders agree; otherwise the pair is a tie (MT-Bench's rule). A judge reply without a verdict, or a
 failed one, gives a record with `error` set and `verdict` None; the other pairs go on.
 
-A judgment record (one per pair):
-
-    {"conversation", "turn", "a", "b" (column names), "verdict" (a column name, "tie" or None),
-     "orders" (the raw verdict of each order: "A", "B", "C" or None), "rationales" (the judge's two texts),
-     "judge" (its name), "error", "prompt", "columns" (the two replies, as in vote records), "labels",
-     "blind", "template" ("mt-bench" or "custom"), "source" ("widget" or "batch"), "timestamp"}
+A judgment record (one per pair) is a `records.Judgment`: the two column names `a` and `b`, the `verdict` (a
+column name, "tie" or None), the raw verdict of each order, the judge's two texts, and the two replies as vote
+records keep them.
 
 `JudgeBook` keeps the judgments of a widget and runs judges in the background (`JudgeRun`); batch runs use
 `PairJudge` directly.
@@ -32,6 +29,7 @@ from ..bots.base import ChatBOT
 from ..engine.pool import POOL, Lease, ModelPool
 from ..events import new_conversation_id
 from ..manager import ChatManager, format_error, load_quietly
+from ..records import Judgment, ReplyRecord
 from .votes import TIE, VoteBook, now_iso
 
 # MT-Bench's pairwise judge ("pair-v2", Zheng et al. 2023): the instructions go in the system prompt.
@@ -118,12 +116,12 @@ class PairJob:
 
     conversation: str
     turn: int
-    a: dict[str, Any]
-    b: dict[str, Any]
+    a: ReplyRecord
+    b: ReplyRecord
     question: str
     source: str = "widget"
     blind: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)  # more fields for the record (batch: script, sample)
+    extra: dict[str, Any] = field(default_factory=dict)  # Judgment's batch fields: script, sample
 
 
 @dataclass
@@ -198,7 +196,7 @@ class PairJudge:
                                                 + (f"; its reply ended: {tail!r}" if tail else "; its reply was empty"))
         return OrderResult(raw=raw, text=text)
 
-    def record(self, job: PairJob, first: OrderResult, second: OrderResult) -> dict[str, Any]:
+    def record(self, job: PairJob, first: OrderResult, second: OrderResult) -> Judgment:
         """The judgment of a pair from its two orders (MT-Bench: a win only when both orders agree)."""
         a, b = job.a["name"], job.b["name"]
         wins = [{"A": a, "B": b, "C": TIE}.get(first.raw or ""), {"A": b, "B": a, "C": TIE}.get(second.raw or "")]
@@ -209,13 +207,13 @@ class PairJudge:
                               for i, r in enumerate((first, second)) if r.error)
         else:
             verdict, error = (wins[0] if wins[0] == wins[1] else TIE), None
-        return {
-            "conversation": job.conversation, "turn": job.turn, "a": a, "b": b, "verdict": verdict,
-            "orders": [first.raw, second.raw], "rationales": [first.text, second.text], "judge": self.name,
-            "error": error, "prompt": job.question, "columns": [job.a, job.b],
-            "labels": {a: job.a.get("label"), b: job.b.get("label")}, "blind": job.blind,
-            "template": self.template_name, "source": job.source, "timestamp": now_iso(), **job.extra,
-        }
+        return Judgment(
+            conversation=job.conversation, turn=job.turn, a=a, b=b, verdict=verdict,
+            orders=[first.raw, second.raw], rationales=[first.text, second.text], judge=self.name,
+            error=error, prompt=job.question, columns=[job.a, job.b],
+            labels={a: job.a.get("label"), b: job.b.get("label")}, blind=job.blind,
+            template=self.template_name, source=job.source, timestamp=now_iso(), **job.extra,
+        )
 
 
 class StopSet:
@@ -455,7 +453,7 @@ class JudgeRun:
         self.jobs = list(jobs)
         self.id = new_conversation_id().replace("conv-", "judge-")
         self.stops = StopSet()
-        self.records: list[dict[str, Any]] = []
+        self.records: list[Judgment] = []
         self.error: str | None = None
         self._on_record = on_record or (lambda rec: None)
         self.on_update = on_update or (lambda: None)
@@ -540,7 +538,7 @@ class JudgeBook:
     def __init__(self, manager: ChatManager, book: VoteBook):
         self.manager = manager
         self.book = book
-        self.judgments: list[dict[str, Any]] = []
+        self.judgments: list[Judgment] = []
         self.run: JudgeRun | None = None
         self._lock = threading.RLock()
 

@@ -1,9 +1,6 @@
 """The reproducibility manifest: what it takes to get a column's replies again.
 
-    manifest(manager, column) -> {"name", "model", "path", "hub_revision", "type", "family", "dtype", "quantization",
-                                  "device_map", "tokenizer_path", "settings", "seed", "think_tags",
-                                  "keep_reasoning", "versions", "status", "error", and for a remote column
-                                  "base_url" and "server_model"}
+    manifest(manager, column) -> records.Manifest
 
 The model as the user named it, the checkpoint it resolved to, the hub revision (the commit hash of the Hugging Face
 cache snapshot it was read from), how it was loaded, the settings in force, and the versions of the libraries
@@ -19,6 +16,7 @@ import re
 from typing import Any, Mapping
 
 from ..manager import ChatManager, Column
+from ..records import Manifest
 
 #: the libraries whose versions change what a model writes
 LIBRARIES = ("chatzoo_widget", "transformers", "torch", "bitsandbytes")
@@ -83,20 +81,20 @@ def _planned(column: Column) -> dict[str, Any]:
     return {"type": type_name, "path": path if isinstance(path, str) else None, **_public(options)}
 
 
-def manifest(manager: ChatManager, key: str) -> dict[str, Any]:
+def manifest(manager: ChatManager, key: str) -> Manifest:
     """The manifest of one column (by name or id); see the module docstring."""
     column = manager.get(key)
     options = _public(column.load_options)
-    out: dict[str, Any] = {
-        "name": column.name, "model": column.model, "path": None, "hub_revision": None,
-        "type": options.get("type"), "family": None, "dtype": options.get("dtype"),
-        "quantization": options.get("quantization"), "device_map": options.get("device_map"),
-        "tokenizer_path": options.get("tokenizer_path"), "load_options": options,
-        "settings": manager.effective_settings(column), "seed": None,
-        "think_tags": list(column.think_tags) if column.think_tags else None,
-        "keep_reasoning": column.keep_reasoning, "versions": versions(),
-        "status": column.status, "error": column.error,
-    }
+    out = Manifest(
+        name=column.name, model=column.model, path=None, hub_revision=None,
+        type=options.get("type"), family=None, dtype=options.get("dtype"),
+        quantization=options.get("quantization"), device_map=options.get("device_map"),
+        tokenizer_path=options.get("tokenizer_path"), load_options=options,
+        settings=manager.effective_settings(column), seed=None,
+        think_tags=list(column.think_tags) if column.think_tags else None,
+        keep_reasoning=column.keep_reasoning, versions=versions(),
+        status=column.status, error=column.error,
+    )
     bot = column.bot
     if bot is None:
         planned = _planned(column)
@@ -130,7 +128,7 @@ def manifest(manager: ChatManager, key: str) -> dict[str, Any]:
     return out
 
 
-def manifests(manager: ChatManager) -> dict[str, dict[str, Any]]:
+def manifests(manager: ChatManager) -> dict[str, Manifest]:
     """Every column's manifest, by column name."""
     return {c.name: manifest(manager, c.id) for c in list(manager.columns.values())}
 

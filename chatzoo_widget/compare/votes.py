@@ -16,6 +16,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from ..events import new_conversation_id  # noqa: F401 - imported from here by older code
 from ..history import original_reply
 from ..manager import ChatManager, model_query
+from ..records import ReplyRecord, Thumb, Vote
 from .arena import Arena
 from .presenter import Presenter
 
@@ -40,8 +41,8 @@ class VoteBook:
         self.arena = arena
         self.presenter = Presenter(manager, arena)
         self.clock = clock
-        self.votes: list[dict[str, Any]] = []
-        self.thumbs: list[dict[str, Any]] = []
+        self.votes: list[Vote] = []
+        self.thumbs: list[Thumb] = []
         self._lock = threading.RLock()
         self._suspended = 0
         self._unfollow = arena.follow(manager) if arena is not None else (lambda: None)
@@ -102,30 +103,30 @@ class VoteBook:
             prompt = next((c["prompt"] for c in columns if c["turn"] == turn), columns[0]["prompt"])
             return {"conversation": self.conversation_id, "turn": turn, "prompt": prompt, "columns": columns}
 
-    def _column_record(self, col: Mapping[str, Any]) -> dict[str, Any]:
+    def _column_record(self, col: Mapping[str, Any]) -> ReplyRecord:
         return self.column_record(col, len(col["history"]) - 1)
 
-    def column_record(self, col: Mapping[str, Any], index: int) -> dict[str, Any]:
+    def column_record(self, col: Mapping[str, Any], index: int) -> ReplyRecord:
         """What a vote or a judgment keeps of one reply: the column `col` (a snapshot entry), its BOT entry at
         history position `index`, and what the model saw before it, so the record stands alone."""
         history = col["history"][: index + 1]
         reply = original_reply(history[-1])  # this column's own reply, even after continuing with another's
-        return {
-            "id": col["id"],
-            "name": col["name"],
-            "model": col["model"],
-            "settings": dict(col["settings"]),
-            "system_prompt": self._system_prompt(col),
-            "label": self._label(col["id"]),
-            "turn": reply["turn"],
-            "prompt": history[-2]["content"] if len(history) >= 2 and history[-2]["role"] == "HUMAN" else "",
+        return ReplyRecord(
+            id=col["id"],
+            name=col["name"],
+            model=col["model"],
+            settings=dict(col["settings"]),
+            system_prompt=self._system_prompt(col),
+            label=self._label(col["id"]),
+            turn=reply["turn"],
+            prompt=history[-2]["content"] if len(history) >= 2 and history[-2]["role"] == "HUMAN" else "",
             # what the model saw before the prompt (failed exchanges left out, as the manager does)
-            "history": model_query(history[:-1])[:-1],
-            "reply": reply["content"],
-            "stats": dict(reply.get("stats") or {}),
-            "reasoning": reply.get("reasoning"),
-            "rendered_prompt": reply.get("rendered_prompt"),
-        }
+            history=model_query(history[:-1])[:-1],
+            reply=reply["content"],
+            stats=dict(reply.get("stats") or {}),
+            reasoning=reply.get("reasoning"),
+            rendered_prompt=reply.get("rendered_prompt"),
+        )
 
     def _system_prompt(self, col: Mapping[str, Any]) -> str:
         settings = col.get("settings") or {}
@@ -166,7 +167,7 @@ class VoteBook:
         return [(c["label"] if blind and c["label"] else c["name"]) for c in columns] + [TIE, BAD]
 
     # ----- voting -------------------------------------------------------------------------------
-    def vote(self, choice: str) -> dict[str, Any]:
+    def vote(self, choice: str) -> Vote:
         """Vote on the latest finished turn: the best column's name (or arena label), "tie" or "bad" (all bad).
 
         Voting again before the next turn starts replaces the vote; once a new prompt is sent the vote is frozen.
@@ -180,17 +181,17 @@ class VoteBook:
                 raise ValueError(f"unknown choice {choice!r}: choose one of {', '.join(map(repr, self.choices(columns)))}")
             blind = self._blind()
             outcome = winner if winner in (TIE, BAD) else "best"
-            record = {
-                "conversation": turn["conversation"],
-                "turn": turn["turn"],
-                "choice": winner,  # a column name, "tie" or "bad"
-                "outcome": outcome,  # "best", "tie" or "bad"
-                "winner": winner if outcome == "best" else None,
-                "prompt": turn["prompt"],
-                "columns": columns,
-                "blind": blind,
-                "timestamp": self.clock(),
-            }
+            record = Vote(
+                conversation=turn["conversation"],
+                turn=turn["turn"],
+                choice=winner,  # a column name, "tie" or "bad"
+                outcome=outcome,  # "best", "tie" or "bad"
+                winner=winner if outcome == "best" else None,
+                prompt=turn["prompt"],
+                columns=columns,
+                blind=blind,
+                timestamp=self.clock(),
+            )
             for i, old in enumerate(self.votes):
                 if old["conversation"] == record["conversation"] and old["turn"] == record["turn"]:
                     self.votes[i] = record
@@ -230,7 +231,7 @@ class VoteBook:
                      if v["conversation"] == turn["conversation"] and v["turn"] == turn["turn"]), None)
 
     # ----- thumbs -------------------------------------------------------------------------------
-    def thumb(self, column: str, value: int | None, turn: int | None = None) -> dict[str, Any] | None:
+    def thumb(self, column: str, value: int | None, turn: int | None = None) -> Thumb | None:
         """Thumb up (+1) or down (-1) one reply of the current conversation; 0 or None takes the thumb back.
 
         `column` is a name, an id or (in an arena) a label; `turn` defaults to the column's latest finished reply.
@@ -260,18 +261,18 @@ class VoteBook:
             self.thumbs = [t for t in self.thumbs if (t["conversation"], t["turn"], t["column"]) != key]
             if not value:
                 return None
-            record = {
-                "conversation": self.conversation_id,
-                "turn": entry["turn"],
-                "column": col["name"],
-                "model": col["model"],
-                "settings": dict(col["settings"]),
-                "label": self._label(col["id"]),
-                "prompt": history[-2]["content"] if len(history) >= 2 else "",
-                "reply": entry["content"],
-                "value": int(value),
-                "timestamp": self.clock(),
-            }
+            record = Thumb(
+                conversation=self.conversation_id,
+                turn=entry["turn"],
+                column=col["name"],
+                model=col["model"],
+                settings=dict(col["settings"]),
+                label=self._label(col["id"]),
+                prompt=history[-2]["content"] if len(history) >= 2 else "",
+                reply=entry["content"],
+                value=int(value),
+                timestamp=self.clock(),
+            )
             self.thumbs.append(record)
             return record
 
