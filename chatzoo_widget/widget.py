@@ -12,6 +12,7 @@ import traitlets
 
 from . import compare, quiet
 from .compare.blind import BlindFilter, secrets_of
+from .events import ConversationChanged
 from .manager import BusyError, ChatManager
 
 STATIC = pathlib.Path(__file__).parent / "static"
@@ -88,7 +89,7 @@ class ChatZooWidget(anywidget.AnyWidget):
         self._book = compare.VoteBook(self.manager, self._arena)
         self._judges = compare.JudgeBook(self.manager, self._book)
         self._leaderboard_source: str | None = None  # the widget's switch; None: votes when any, else the judge
-        self._leaderboard_conversation: str | None = None
+        self.manager.events.subscribe(self._on_manager_event)
         self.manager.system_prompt = system_prompt or ""
         self.system_prompt = self.manager.system_prompt
         self.on_msg(self._on_front_end_message)
@@ -260,7 +261,8 @@ class ChatZooWidget(anywidget.AnyWidget):
         agree, else a tie.
 
         judge: a column's name (or arena label), or anything a column accepts: alias, path, URL of an
-            OpenAI-compatible server, ChatBOT, dict. A model is loaded once and kept for the next judging.
+            OpenAI-compatible server, ChatBOT, dict. A model loaded to judge is let go of when the run ends
+            (a column's model, or one a column also uses, is shared with it).
         template: replaces MT-Bench's prompt text; placeholders {history}, {question}, {answer_a},
             {answer_b}. The verdict format ([[A]], [[B]], [[C]]) stays.
         settings: the judge's generation settings (default greedy, max_new_tokens 512).
@@ -380,20 +382,21 @@ class ChatZooWidget(anywidget.AnyWidget):
     def _sync(self) -> None:
         with self._sync_lock:  # updates come from worker threads; keep them whole and in order
             snapshot = self.manager.snapshot()
-            self._book.observe(snapshot)
             changed = self._update_blind(snapshot)
             shown = self._arena.display(snapshot, scrub_texts=False) if self._arena else snapshot
             # while blind the rendered prompts stay here: their format names the model (compare/hidden_prompts.py)
             self.columns = compare.hide_prompts(shown) if self._book.is_blind() else shown
             self.busy = self.manager.busy
             self.vote_state = self._book.state()
-            if self._book.conversation_id != self._leaderboard_conversation:  # a blind turn's verdicts may count now
-                self._leaderboard_conversation = self._book.conversation_id
-                if self._judges.judgments:
-                    self._refresh_leaderboard()
             self.judge_state = self._judge_state()
             if changed:  # revealed or blind again: unchanged traits (leaderboard, notice) must be sent anew
                 self.send_state([k for k in self.keys if not k.startswith("_") and k != "layout"])
+
+    def _on_manager_event(self, event: Any) -> None:
+        """The manager's announcements (see chatzoo_widget.events) that the synced state does not show by itself."""
+        if isinstance(event, ConversationChanged) and self._judges.judgments:
+            with self._sync_lock:  # a new conversation: the verdicts of the blind one before it may count now
+                self._refresh_leaderboard()
 
     def _update_blind(self, snapshot: list[dict[str, Any]]) -> bool:
         """Tell the blind filter what is secret now: the shown columns' names and models, and past ones."""
