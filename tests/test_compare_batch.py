@@ -192,3 +192,27 @@ def test_batch_rows_hold_the_answer_without_the_thinking():
     m = make(ScriptedBOT("thinker", reply="<think>first, count the fruit</think>Three fruits."))
     df = run_batch(m, ["Name three fruits."])
     assert list(df["reply"]) == ["Three fruits."]
+
+
+class Started(ScriptedBOT):
+    """A scripted bot that says when a reply began streaming."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.started = threading.Event()
+
+    def stream_generate(self, request):
+        self.started.set()
+        yield from super().stream_generate(request)
+
+
+def test_a_column_removed_during_a_batch_stops_at_once_and_the_others_go_on():
+    slow = Started("b", reply="w " * 400, delay=0.01)
+    m = make(ScriptedBOT("a", reply="w " * 30, delay=0.01), slow)
+    run = BatchRun(m, [["p1", "p2"]])
+    assert slow.started.wait(5)
+    m.remove(m.get("b").id)  # announced: its reply in flight stops now instead of running to its end
+    df = run.wait(10)
+    rows = {(r.column, r.prompt): r.status for r in df.itertuples()}
+    assert rows == {("a", "p1"): "done", ("a", "p2"): "done", ("b", "p1"): "cancelled"}
+    assert df.attrs["stopped"] is False and run.progress["stopped"] is False
