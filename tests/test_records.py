@@ -1,4 +1,4 @@
-"""The record types (chatzoo_widget/records.py): the records the code makes are the declared ones, the loader
+"""The record types (chatzoo_widget/records/): the records the code makes are the declared ones, the loader
 checks them naming the record and the field, an export reloads every field, and js/src/records.ts follows them."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-// Generated from chatzoo_widget/records.py, do not edit:
+// Generated from the record types in chatzoo_widget/records/, do not edit:
 //   python -m chatzoo_widget.records --ts > js/src/records.ts
 // (tests/test_records.py fails while this file is out of date).
 

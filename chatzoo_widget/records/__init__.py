@@ -3,21 +3,23 @@
 Records stay plain dicts (what `w.history`, `w.entries`, `w.stats`, `w.votes`, `w.judgments` and `df.attrs` give
 you); their shapes are the TypedDicts below, and everything else follows from them:
 
-- `check(value, Record, where)` validates a record (the loader's checks): a ValueError names the place, the
-  record and the field that is missing or of the wrong type;
+- `check(value, Record, where)` validates a record (the loader's checks, check.py): a ValueError names the place,
+  the record and the field that is missing or of the wrong type;
 - the tables' columns (`TABLE_COLUMNS`, `BATCH_COLUMNS`) are the fields of `TableRow` and `BatchRow`;
-- `js/src/records.ts`, the front end's copy, is generated: `python -m chatzoo_widget.records --ts > js/src/records.ts`
-  (a test fails while it is out of date).
+- `js/src/records.ts`, the front end's copy, is generated (typescript.py):
+  `python -m chatzoo_widget.records --ts > js/src/records.ts` (a test fails while it is out of date).
 
 A field that is not `Required` may be missing: records written by older versions lack the fields added since, and
 the loader fills them (`LOAD_DEFAULTS`). `Annotated[T, "text"]` documents a field; the text goes to TypeScript.
+(No `from __future__ import annotations` here: Python 3.11's TypedDict would then miss `NotRequired`.)
 """
 
-import sys
-import types
 from collections.abc import Mapping
-from typing import (Annotated, Any, Literal, NotRequired, Required, TypedDict, Union, get_args, get_origin,
-                    get_type_hints, is_typeddict)
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
+
+from .check import check
+from .shape import fields, required
+from .typescript import typescript
 
 FORMAT = "chatzoo-widget/comparison"
 VERSION = 1
@@ -266,24 +268,9 @@ RECORDS: tuple[type, ...] = (Stats, Entry, EditedTurn, Message, ReplyRecord, Vot
 LOAD_DEFAULTS: dict[type, dict[str, Any]] = {
     ReplyRecord: {"history": [], "stats": {}, "system_prompt": "", "label": None},
     Vote: {"timestamp": None, "blind": False},
-    Thumb: {},
     Judgment: {"error": None, "columns": [], "prompt": "", "labels": {}, "blind": False, "timestamp": None},
     ComparisonDocument: {"system_prompt": "", "conversation": None, "thumbs": [], "judgments": [], "arena": None},
 }
-
-
-def _hints(record: type) -> dict[str, Any]:
-    return get_type_hints(record, globalns=vars(sys.modules[__name__]), include_extras=True)
-
-
-def fields(record: type) -> tuple[str, ...]:
-    """The fields of a record type, in declaration order (a base class's first)."""
-    return tuple(_hints(record))
-
-
-def required(record: type) -> tuple[str, ...]:
-    """The fields every record of this type has."""
-    return tuple(f for f in _hints(record) if f in record.__required_keys__)
 
 
 TABLE_COLUMNS: list[str] = list(fields(TableRow))
@@ -299,209 +286,6 @@ def with_defaults(record: type, value: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-# ----- checking -------------------------------------------------------------------------------------------
-def check(value: Any, record: type, where: str = "record", *, strict: bool = False) -> None:
-    """Raise ValueError unless `value` is a `record` (a TypedDict above): every required field there, every field
-    of its declared type, nested records too. The message starts with `where` and the path inside, and names the
-    record and the field: "run.json: votes[0].turn: expected int, got str (Vote.turn)". Fields the record does
-    not declare are allowed (newer files), unless `strict` (the tests: records the code makes declare every key).
-    """
-    _check(value, record, _Path(where), strict)
-
-
-class _Path:
-    """Where a value is: `source: first[1].second` (formatted only when an error needs it)."""
-
-    def __init__(self, source: str, parts: tuple[str | int, ...] = ()):
-        self.source, self.parts = source, parts
-
-    def __truediv__(self, part: str | int) -> "_Path":
-        return _Path(self.source, (*self.parts, part))
-
-    def __str__(self) -> str:
-        inner = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in self.parts).lstrip(".")
-        return f"{self.source}: {inner}" if inner else self.source
-
-
-def _bare(tp: Any) -> Any:
-    """The type without Required/NotRequired/Annotated around it."""
-    while get_origin(tp) in (Required, NotRequired, Annotated):
-        tp = get_args(tp)[0]
-    return tp
-
-
-def _doc(tp: Any) -> str | None:
-    while get_origin(tp) in (Required, NotRequired):
-        tp = get_args(tp)[0]
-    if get_origin(tp) is Annotated:
-        return next((m for m in tp.__metadata__ if isinstance(m, str)), None)
-    return None
-
-
-def _got(value: Any) -> str:
-    return {type(None): "null", dict: "object", bool: "bool"}.get(type(value), type(value).__name__)
-
-
-def _name(tp: Any) -> str:
-    """A type as an error message says it."""
-    tp = _bare(tp)
-    origin = get_origin(tp)
-    if tp is type(None):
-        return "null"
-    if tp is Any:
-        return "anything"
-    if is_typeddict(tp):
-        return f"a {tp.__name__} record (an object)"
-    if origin is Literal:
-        return " or ".join(repr(a) for a in get_args(tp))
-    if origin in (Union, types.UnionType):
-        return " or ".join(_name(a) for a in get_args(tp))
-    if origin is list or tp is list:
-        return "list"
-    if origin is dict or tp is dict:
-        return "object"
-    return tp.__name__
-
-
-def _is_a(value: Any, tp: Any) -> bool:
-    """Whether `value` has the scalar type `tp` (JSON's view: an int is a float, a bool is no number)."""
-    if tp is type(None):
-        return value is None
-    if tp is bool:
-        return isinstance(value, bool)
-    if tp is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if tp is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, tp)
-
-
-def _structured(tp: Any) -> bool:
-    tp = _bare(tp)
-    return is_typeddict(tp) or tp in (list, dict) or get_origin(tp) in (list, dict)
-
-
-def _check(value: Any, tp: Any, at: _Path, strict: bool, owner: str = "") -> None:
-    tp = _bare(tp)
-    origin = get_origin(tp)
-    if tp is Any:
-        return
-    if is_typeddict(tp):
-        _check_record(value, tp, at, strict)
-        return
-    wrong = ValueError(f"{at}: expected {_name(tp)}, got {_got(value)}" + (f" ({owner})" if owner else ""))
-    if origin is Literal:
-        if not any(value == a and type(value) is type(a) for a in get_args(tp)):
-            raise ValueError(f"{at}: expected {_name(tp)}, got {value!r}" + (f" ({owner})" if owner else ""))
-    elif origin in (Union, types.UnionType):
-        if value is None:
-            if type(None) in get_args(tp):
-                return
-            raise wrong
-        options = [a for a in get_args(tp) if a is not type(None)]
-        if len(options) == 1 and _structured(options[0]):  # a nested record's error names its own field
-            _check(value, options[0], at, strict, owner)
-            return
-        for option in options:
-            try:
-                _check(value, option, at, strict, owner)
-                return
-            except ValueError:
-                pass
-        if any(get_origin(_bare(o)) is Literal for o in options) and isinstance(value, (str, int)):
-            raise ValueError(f"{at}: expected {_name(tp)}, got {value!r}" + (f" ({owner})" if owner else ""))
-        raise wrong
-    elif origin is list or tp is list:
-        if not isinstance(value, list):
-            raise wrong
-        for i, item in enumerate(value):
-            _check(item, (get_args(tp) or (Any,))[0], at / i, strict, owner)
-    elif origin is dict or tp is dict:
-        if not isinstance(value, Mapping):
-            raise wrong
-        item_type = get_args(tp)[1] if get_args(tp) else Any
-        for key, item in value.items():
-            _check(item, item_type, at / str(key), strict, owner)
-    elif not _is_a(value, tp):
-        raise wrong
-
-
-def _check_record(value: Any, record: type, at: _Path, strict: bool) -> None:
-    name = record.__name__
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{at}: expected a {name} record (an object), got {_got(value)}")
-    hints = _hints(record)
-    for field in required(record):
-        if field not in value:
-            raise ValueError(f"{at}: missing field {field!r} ({name} records need {', '.join(required(record))})")
-    for field, tp in hints.items():
-        if field in value:
-            _check(value[field], tp, at / field, strict, f"{name}.{field}")
-    if strict:
-        unknown = [k for k in value if k not in hints]
-        if unknown:
-            raise ValueError(f"{at}: field {unknown[0]!r} is not declared in records.{name}")
-
-
-# ----- TypeScript -----------------------------------------------------------------------------------------
-TS_HEADER = ("// Generated from chatzoo_widget/records.py, do not edit:\n"
-             "//   python -m chatzoo_widget.records --ts > js/src/records.ts\n"
-             "// (tests/test_records.py fails while this file is out of date).\n")
-
-
-def _ts(tp: Any) -> str:
-    tp = _bare(tp)
-    origin = get_origin(tp)
-    if tp is Any:
-        return "unknown"
-    if tp is type(None):
-        return "null"
-    if is_typeddict(tp):
-        return tp.__name__
-    if tp in (int, float):
-        return "number"
-    if tp is str:
-        return "string"
-    if tp is bool:
-        return "boolean"
-    if origin is Literal:
-        return " | ".join(f'"{a}"' if isinstance(a, str) else str(a).lower() for a in get_args(tp))
-    if origin in (Union, types.UnionType):
-        return " | ".join(dict.fromkeys(_ts(a) for a in get_args(tp)))
-    if origin is list or tp is list:
-        item = _ts((get_args(tp) or (Any,))[0])
-        return f"({item})[]" if " " in item else f"{item}[]"
-    if origin is dict or tp is dict:
-        return f"Record<string, {_ts(get_args(tp)[1]) if get_args(tp) else 'unknown'}>"
-    raise TypeError(f"no TypeScript for {tp!r}")
-
-
-def _ts_interface(record: type) -> str:
-    lines = [f"/** {' '.join((record.__doc__ or record.__name__).split())} */"]
-    lines.append(f"export interface {record.__name__} {{")
-    for field, tp in _hints(record).items():
-        doc = _doc(tp)
-        if doc:
-            lines.append(f"  /** {doc} */")
-        optional = "" if field in record.__required_keys__ else "?"
-        lines.append(f"  {field}{optional}: {_ts(tp)};")
-    lines.append("}")
-    return "\n".join(lines)
-
-
-def typescript(records: tuple[type, ...] = RECORDS) -> str:
-    """`js/src/records.ts`: an interface per record type (optional fields are `?`)."""
-    return TS_HEADER + "".join(f"\n{_ts_interface(r)}\n" for r in records)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if args != ["--ts"]:
-        print("usage: python -m chatzoo_widget.records --ts > js/src/records.ts", file=sys.stderr)
-        return 2
-    sys.stdout.write(typescript())
-    return 0
-
 
 __all__ = [
     "BATCH_COLUMNS", "FORMAT", "JUDGED_BATCH_COLUMNS", "LOAD_DEFAULTS", "RECORDS", "TABLE_COLUMNS", "TABLE_STATS",
@@ -509,6 +293,3 @@ __all__ = [
     "Message", "ReplyRecord", "SavedColumn", "Stats", "TableRow", "Thumb", "Vote", "check", "fields", "required",
     "typescript", "with_defaults",
 ]
-
-if __name__ == "__main__":
-    raise SystemExit(main())
