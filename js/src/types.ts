@@ -3,7 +3,7 @@ import type { Entry, Stats } from "./records";
 
 export type Status = "loading" | "ready" | "generating" | "error";
 
-/** A reply's statistics: the `Stats` record (records.ts, generated from chatzoo_widget/records.py). */
+/** A reply's statistics: the `Stats` record (records.ts, generated from chatzoo_widget/records/). */
 export type ReplyStats = Stats;
 
 /** A history entry as the browser gets it: the `Entry` record (records.ts) and what the wire adds. */
