@@ -91,6 +91,8 @@ def test_manifests_and_history_entries_are_declared(session):
 
 def test_tables_have_the_declared_columns(session):
     m, book, judges = session
+    for columns in (TABLE_COLUMNS, BATCH_COLUMNS):  # each table shows the table statistics, in their order
+        assert [c for c in columns if c in records.TABLE_STATS] == list(records.TABLE_STATS)
     assert list(to_dataframe(m, book).columns) == TABLE_COLUMNS
     df = run_batch(m, ["one", ["two", "three"]], judge=judge_bot())
     assert list(df.columns) == JUDGED_BATCH_COLUMNS and JUDGED_BATCH_COLUMNS[:len(BATCH_COLUMNS)] == BATCH_COLUMNS
