@@ -10,9 +10,8 @@ from typing import Any, Iterable, Mapping
 import anywidget
 import traitlets
 
-from . import compare, quiet
+from . import commands, compare, quiet
 from .compare.blind import BlindFilter, secrets_of
-from .events import ConversationChanged
 from .manager import BusyError, ChatManager
 
 STATIC = pathlib.Path(__file__).parent / "static"
@@ -60,7 +59,6 @@ class ChatZooWidget(anywidget.AnyWidget):
     columns = traitlets.List(traitlets.Dict()).tag(sync=True)
     system_prompt = traitlets.Unicode("").tag(sync=True)
     busy = traitlets.Bool(False).tag(sync=True)
-    notice = traitlets.Unicode("").tag(sync=True)
     arena = traitlets.Bool(False).tag(sync=True)
     vote_state = traitlets.Dict().tag(sync=True)
     leaderboard_table = traitlets.Dict().tag(sync=True)
@@ -89,7 +87,7 @@ class ChatZooWidget(anywidget.AnyWidget):
         self._book = compare.VoteBook(self.manager, self._arena)
         self._judges = compare.JudgeBook(self.manager, self._book)
         self._leaderboard_source: str | None = None  # the widget's switch; None: votes when any, else the judge
-        self.manager.events.subscribe(self._on_manager_event)
+        self._leaderboard_conversation: str | None = None
         self.manager.system_prompt = system_prompt or ""
         self.system_prompt = self.manager.system_prompt
         self.on_msg(self._on_front_end_message)
@@ -261,8 +259,7 @@ class ChatZooWidget(anywidget.AnyWidget):
         agree, else a tie.
 
         judge: a column's name (or arena label), or anything a column accepts: alias, path, URL of an
-            OpenAI-compatible server, ChatBOT, dict. A model loaded to judge is let go of when the run ends
-            (a column's model, or one a column also uses, is shared with it).
+            OpenAI-compatible server, ChatBOT, dict. A model is loaded once and kept for the next judging.
         template: replaces MT-Bench's prompt text; placeholders {history}, {question}, {answer_a},
             {answer_b}. The verdict format ([[A]], [[B]], [[C]]) stays.
         settings: the judge's generation settings (default greedy, max_new_tokens 512).
@@ -368,13 +365,8 @@ class ChatZooWidget(anywidget.AnyWidget):
     sweep = staticmethod(compare.sweep)
 
     def close(self) -> None:
-        """Stop every reply, batch run and judge, and let go of every model the widget holds (its columns' and its
-        judge's). Nothing reaches a closed widget: a load or a reply that ends afterwards is dropped silently."""
-        if self._batch is not None:
-            self._batch.on_update = lambda: None
         self.stop_batch()
         self._judges.close()
-        self._book.close()
         self.manager.close()
         super().close()
 
@@ -382,34 +374,37 @@ class ChatZooWidget(anywidget.AnyWidget):
     def _sync(self) -> None:
         with self._sync_lock:  # updates come from worker threads; keep them whole and in order
             snapshot = self.manager.snapshot()
+            self._book.observe(snapshot)
             changed = self._update_blind(snapshot)
             shown = self._arena.display(snapshot, scrub_texts=False) if self._arena else snapshot
             # while blind the rendered prompts stay here: their format names the model (compare/hidden_prompts.py)
             self.columns = compare.hide_prompts(shown) if self._book.is_blind() else shown
             self.busy = self.manager.busy
             self.vote_state = self._book.state()
+            if self._book.conversation_id != self._leaderboard_conversation:  # a blind turn's verdicts may count now
+                self._leaderboard_conversation = self._book.conversation_id
+                if self._judges.judgments:
+                    self._refresh_leaderboard()
             self.judge_state = self._judge_state()
-            if changed:  # revealed or blind again: unchanged traits (leaderboard, notice) must be sent anew
+            if changed:  # revealed or blind again: unchanged traits (the leaderboard) must be sent anew
                 self.send_state([k for k in self.keys if not k.startswith("_") and k != "layout"])
-
-    def _on_manager_event(self, event: Any) -> None:
-        """The manager's announcements (see chatzoo_widget.events) that the synced state does not show by itself."""
-        if isinstance(event, ConversationChanged) and self._judges.judgments:
-            with self._sync_lock:  # a new conversation: the verdicts of the blind one before it may count now
-                self._refresh_leaderboard()
 
     def _update_blind(self, snapshot: list[dict[str, Any]]) -> bool:
         """Tell the blind filter what is secret now: the shown columns' names and models, and past ones."""
         if self._arena is None:
             return False
         conversation = self._book.conversation_id
-        shown = self._book.presenter.blind_columns(snapshot, secrets_of)  # the labels as every view shows them
+        rnd = self._arena.round(conversation)
+        by_id = {c["id"]: c for c in snapshot}
+        shown = [{"id": cid, "name": by_id[cid]["name"], "label": rnd.labels[cid],
+                  "secrets": secrets_of(by_id[cid], self.manager.columns.get(cid))}
+                 for cid in rnd.order if cid in by_id and cid in rnd.labels]
         records = self._book.votes + self._book.thumbs
         past = [r.get(k) for r in records for k in ("column", "model")]
         past += [c.get(k) for v in self._book.votes for c in v["columns"] for k in ("name", "model")]
         labels = {(v["conversation"], v["turn"]): {c["name"]: c["label"] for c in v["columns"] if c.get("label")}
                   for v in self._book.votes}
-        return self._blind.update(blind=self._book.is_blind(), conversation=conversation, columns=shown,
+        return self._blind.update(blind=self._arena.blind(conversation), conversation=conversation, columns=shown,
                                   past=[p for p in past if p], records=labels)
 
     # ----- the boundary: everything the browser receives passes the blind filter -----------------------
@@ -475,58 +470,6 @@ class ChatZooWidget(anywidget.AnyWidget):
             self.manager.system_prompt = change["new"]
 
     def _on_front_end_message(self, _widget: Any, content: Mapping[str, Any], _buffers: Any) -> None:
-        kind = content.get("kind")
-        try:
-            self.notice = ""
-            if kind == "send":
-                self.send(content.get("prompt", ""))
-            elif kind == "stop":
-                self.stop(content.get("column"))  # Stop (all) also stops a batch run and a judge at work
-            elif kind == "clear":
-                threading.Thread(target=self.manager.clear, daemon=True, name="chatzoo-clear").start()
-            elif kind == "regenerate":
-                self.manager.regenerate()
-            elif kind == "add_model":
-                self.add_model(content.get("model", "").strip(), name=(content.get("name") or "").strip() or None)
-            elif kind == "remove_model":
-                self.manager.remove(content["column"])
-            elif kind == "vote":
-                self.vote(content.get("choice", ""))
-            elif kind == "continue_with":
-                self.manager.continue_with(content.get("column", ""))
-            elif kind == "edit_last":
-                self.edit_last(content.get("prompt", ""))
-            elif kind == "thumb":
-                self.thumb(content["column"], content.get("value"), content.get("turn"))
-            elif kind == "stop_batch":
-                self.stop_batch()
-            elif kind == "export":
-                # The download button: the browser saves the same JSON document as `export("x.json")`.
-                document = compare.comparison_document(self.manager, self._book, self._arena,
-                                                       judgments=self._judges.judgments)
-                if self._book.is_blind():  # the rendered prompts' format names the models
-                    document = compare.hide_prompts(document)
-                self.send_message({"kind": "export_data", "filename": "chatzoo-comparison.json",
-                                   "document": document})
-            elif kind == "judge":
-                self.judge(content.get("judge") or "", turn=content.get("turn"), wait=False)
-            elif kind == "stop_judge":
-                self.stop_judge()
-            elif kind == "leaderboard_source":
-                source = content.get("source")
-                if source not in compare.SOURCES:
-                    raise ValueError(f"unknown leaderboard source {source!r}: choose votes, judge or both")
-                self._leaderboard_source = source
-                self._refresh_leaderboard()
-            elif kind == "set_settings":
-                try:
-                    self.manager.set_settings(content["column"], timeout=0, **content.get("settings", {}))
-                except Exception:
-                    self._sync()  # move the control back to the value in force
-                    raise
-            else:
-                raise ValueError(f"unknown message kind {kind!r}")
-        except (ValueError, BusyError, RuntimeError, KeyError, TimeoutError) as exc:
-            # KeyError's str() adds quotes; its first argument is the message.
-            text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-            self.notice = str(text) or type(exc).__name__
+        """A browser action: a command from `chatzoo_widget.commands`, answered to the view that sent it."""
+        if commands.is_command(content):
+            self.send_message(commands.run(self, content))

@@ -13,10 +13,10 @@ import threading
 import comm
 import pytest
 
-from chatzoo_widget import ChatZooWidget
+from chatzoo_widget import ChatZooWidget, commands
 from chatzoo_widget.bots.process import free_port
 from chatzoo_widget.compare.blind import BlindFilter
-from chatzoo_widget.testing import ScriptedBOT, front_end, wait_until
+from chatzoo_widget.testing import ScriptedBOT, command, wait_until
 
 SECRETS = ["zq-alpha-7f3e", "zq-alpha-model-x1", "zq-beta-91c2", "zq-gamma-c0de", "zq-delta-ckpt",
            "zq-remote-e5", "zq-remote-model-id", "zq-eps-added", "zq-zeta-unknown"]
@@ -99,36 +99,45 @@ def test_nothing_sent_to_the_browser_names_a_model_while_blind(wire, capfd):
     errors = [c["history"][-1]["stats"]["error"] for c in w.manager.snapshot()
               if c["history"] and c["history"][-1]["stats"]["finish_reason"] == "error"]
     assert any("zq-gamma-c0de" in e for e in errors) and any("127.0.0.1" in e for e in errors), errors
-    # send while busy (the notice names the busy columns), then stop
+    # send while busy (the refusal names the busy columns), then stop
     w.send("a slow one", wait=False)
-    front_end(w, kind="send", prompt="too soon")
-    assert "still answering" in w.notice
-    front_end(w, kind="stop", column=None)
+    assert "still answering" in command(w, "send", prompt="too soon")["error"]
+    assert command(w, "stop", column=None)["ok"]
     w.wait(30)
-    # a command naming an unknown column lists the columns
-    front_end(w, kind="stop", column="no-such-column")
-    assert "no column named" in w.notice
-    front_end(w, kind="regenerate")
+    # a command naming an unknown column lists the columns: the real names in the kernel, labels in the answer
+    raw = commands.run(w, {"kind": "command", "id": "raw", "name": "stop", "args": {"column": "no-such-column"}})
+    assert "zq-beta-91c2" in raw["error"]
+    mark = wire.mark()
+    answer = command(w, "stop", column="no-such-column")
+    on_the_wire = [m["data"]["content"] for m in wire.messages(mark) if m["data"].get("content", {}).get("kind") == "answer"]
+    assert len(on_the_wire) == 1 and "no column named" in on_the_wire[0]["error"] and "Model A" in on_the_wire[0]["error"]
+    assert not leaks(json.dumps(on_the_wire))
+    assert answer == on_the_wire[0]  # what `command` returns is what the browser got
+    assert command(w, "regenerate")["ok"]
     w.wait(30)
     # a refused setting, on a shown column
     alpha = next(cid for cid, c in w.manager.columns.items() if c.name == "zq-alpha-7f3e")
-    front_end(w, kind="set_settings", column=alpha, settings={"temperature": 99})
-    assert w.notice
+    assert command(w, "set_settings", column=alpha, settings={"temperature": 99})["error"]
     # remove the failed load; add a model through the "+" form (unknown: its load fails) and from Python
     delta = next(cid for cid, c in w.manager.columns.items() if "zq-delta-ckpt" in c.model)
-    front_end(w, kind="remove_model", column=delta)
-    front_end(w, kind="add_model", name="", model="zq-zeta-unknown")
+    assert command(w, "remove_model", column=delta)["ok"]
+    assert command(w, "add_model", name="", model="zq-zeta-unknown")["ok"]
     w.add_model(ScriptedBOT("zq-eps-added", reply="late arrival here"))
     assert w.wait(30)
-    front_end(w, kind="thumb", column=alpha, value=1, turn=1)
-    front_end(w, kind="set_settings", column="zq-zeta-unknown", settings={"temperature": 0.5})
+    assert command(w, "thumb", column=alpha, value=1, turn=1)["ok"]
+    assert command(w, "set_settings", column="zq-zeta-unknown", settings={"temperature": 0.5})["error"]
     # a batch run (the vote bar must offer the vote again afterwards)
     df = w.run_batch(["name a fruit", ["my name is Ada", "what is my name?"]])
     assert len(df) and "zq-alpha-7f3e" in set(df["column"])  # the Python side keeps the real names
     assert "batch" not in (w.vote_state.get("reason") or "")
-    front_end(w, kind="export")
-    exported = [m for m in wire.messages() if m["data"].get("content", {}).get("kind") == "export_data"]
-    assert exported and exported[-1]["data"]["content"]["document"]["columns"][0]["name"].startswith("Model ")
+    assert command(w, "export")["ok"]
+    exported = [m["data"]["content"]["result"] for m in wire.messages()
+                if m["data"].get("content", {}).get("name") == "export"]
+    assert exported and exported[-1]["document"]["columns"][0]["name"].startswith("Model ")
+    # the download's own blind shape: labelled columns in label order, without models or settings
+    shown = exported[-1]["document"]["columns"]
+    assert [c["name"] for c in shown] == sorted(c["name"] for c in shown)
+    assert all(c["model"] == "" and c["settings"] == {} for c in shown)
     before_vote = wire.since()
     out, err = capfd.readouterr()
     assert not leaks(before_vote), leaks(before_vote)
@@ -141,26 +150,25 @@ def test_nothing_sent_to_the_browser_names_a_model_while_blind(wire, capfd):
 
     # the vote reveals: the names now show
     mark = wire.mark()
-    front_end(w, kind="vote", choice=labels(w)["zq-beta-91c2"])
-    assert w.notice == "", w.notice
+    assert command(w, "vote", choice=labels(w)["zq-beta-91c2"])["ok"]
     after = wire.since(mark)
     assert "zq-alpha-7f3e" in after and "zq-beta-91c2" in after
     assert w.votes[-1]["choice"] == "zq-beta-91c2"
 
     # a new conversation is blind again, though the leaderboard and the past vote name the models
     mark = wire.mark()
-    front_end(w, kind="clear")
+    assert command(w, "clear")["ok"]
     assert wait_until(lambda: not any(c["history"] for c in w.manager.snapshot()), 10)
     assert wait_until(lambda: w._blind.view.blind, 10)
     w.send("second round", wait=True, timeout=60)
-    front_end(w, kind="thumb", column=alpha, value=-1)
-    front_end(w, kind="export")
-    front_end(w, kind="vote", choice="Model Z")  # refused: the notice lists the choices
+    assert command(w, "thumb", column=alpha, value=-1)["ok"]
+    assert command(w, "export")["ok"]
+    assert "Model A" in command(w, "vote", choice="Model Z")["error"]  # refused: the answer lists the choices
     second = wire.since(mark)
     assert not leaks(second), leaks(second)
     states = [m["data"].get("state", {}) for m in wire.messages(mark)]
     assert any(s.get("leaderboard_table") == {} for s in states), "the leaderboard is held back while blind"
-    front_end(w, kind="vote", choice="tie")
+    assert command(w, "vote", choice="tie")["ok"]
     assert "zq-alpha-7f3e" in wire.since(mark)
     w.close()
 

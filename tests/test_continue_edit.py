@@ -8,7 +8,7 @@ import pytest
 
 from chatzoo_widget import ChatZooWidget
 from chatzoo_widget.manager import BusyError
-from chatzoo_widget.testing import ScriptedBOT
+from chatzoo_widget.testing import ScriptedBOT, command
 
 
 def reply_by(name):
@@ -130,17 +130,16 @@ def test_edit_last_bad_input(widget):
     assert w.history["a"][-2]["content"] == "again"
 
 
-def test_the_front_end_messages(widget):
+def test_the_front_end_commands(widget):
     w = widget
     w.send("Q", wait=True)
     ids = {c["name"]: c["id"] for c in w.columns}
-    w._on_front_end_message(w, {"kind": "continue_with", "column": ids["b"]}, [])
-    assert w.notice == "" and w.history["a"][-1]["content"] == "b says Q"
-    w._on_front_end_message(w, {"kind": "edit_last", "prompt": "Q2"}, [])
+    assert command(w, "continue_with", column=ids["b"])["ok"]
+    assert w.history["a"][-1]["content"] == "b says Q"
+    assert command(w, "edit_last", prompt="Q2")["ok"]
     w.wait(10)
     assert w.history["c"][-1]["content"] == "c says Q2"
-    w._on_front_end_message(w, {"kind": "edit_last", "prompt": ""}, [])
-    assert "empty" in w.notice
+    assert "empty" in command(w, "edit_last", prompt="")["error"]
 
 
 def test_arena_labels_work_and_thinking_deltas_are_scrubbed_while_blind():

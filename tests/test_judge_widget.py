@@ -1,4 +1,4 @@
-"""Judges through the widget, headless: w.judge, judge_state, the front end's judge messages, the leaderboard's
+"""Judges through the widget, headless: w.judge, judge_state, the front end's judge commands, the leaderboard's
 source switch, batch runs with samples and a judge, export and reload."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from chatzoo_widget import ChatZooWidget
 from chatzoo_widget.bots.base import ChatBOT
-from chatzoo_widget.testing import ScriptedBOT, front_end, wait_until
+from chatzoo_widget.testing import ScriptedBOT, command, wait_until
 from test_judge import AlwaysA, marker_judge
 
 
@@ -47,26 +47,23 @@ def test_judge_the_latest_turn(sent):
 def test_judging_from_the_front_end_and_stop(sent):
     w = ChatZooWidget(bots()[:2] + [{"name": "judge", "model": marker_judge(delay=0.0)}])
     w.send("q", wait=True)
-    front_end(w, kind="judge", judge="judge")  # a column as judge
-    assert w.notice == ""
+    assert command(w, "judge", judge="judge")["ok"]  # a column as judge
     assert wait_until(lambda: not w._judges.run.running and w.judge_state["run"].get("done") == 3)
     assert {(r["a"], r["b"]) for r in w.judgments} == {("alpha", "beta"), ("alpha", "judge"), ("beta", "judge")}
-    front_end(w, kind="judge", judge="")
-    assert "name a judge" in w.notice
+    assert "name a judge" in command(w, "judge", judge="")["error"]
     slow = ScriptedBOT("slow", reply="w " * 200 + "[[A]]", delay=0.01)
-    front_end(w, kind="judge", judge={"name": "slow", "model": slow})
+    w.judge({"name": "slow", "model": slow}, wait=False)  # a judge no browser can name: started from Python
     assert wait_until(lambda: len(slow.prompts) == 6)
-    front_end(w, kind="stop", column=None)  # the toolbar's Stop stops the judge too
+    assert command(w, "stop", column=None)["ok"]  # the toolbar's Stop stops the judge too
     assert wait_until(lambda: w.judge_state["run"].get("running") is False)
     assert w.judge_state["run"]["stopped"] is True and len(w.judgments) == 3
-    front_end(w, kind="judge", judge=slow)
+    w.judge(slow, wait=False)
     assert wait_until(lambda: len(slow.prompts) == 12)
-    front_end(w, kind="stop_judge")
+    assert command(w, "stop_judge")["ok"]
     assert wait_until(lambda: w.judge_state["run"].get("running") is False)
-    front_end(w, kind="leaderboard_source", source="both")
+    assert command(w, "leaderboard_source", source="both")["ok"]
     assert w.leaderboard_table["source"] == "both"
-    front_end(w, kind="leaderboard_source", source="nope")
-    assert "unknown leaderboard source" in w.notice
+    assert "unknown leaderboard source" in command(w, "leaderboard_source", source="nope")["error"]
 
 
 def test_a_judge_that_cannot_load_raises_and_loses_nothing(sent):
@@ -80,7 +77,7 @@ def test_a_judge_that_cannot_load_raises_and_loses_nothing(sent):
     with pytest.raises(ValueError, match="out of range"):
         w.judge(AlwaysA(), turn=3)
     assert w.history == before and w.judgments == []
-    front_end(w, kind="judge", judge="./missing-judge")
+    assert command(w, "judge", judge="./missing-judge")["ok"]  # accepted: the load fails in the background
     assert wait_until(lambda: w.judge_state["run"].get("running") is False)
     assert "could not load" in w.judge_state["run"]["error"]
     solo = ChatZooWidget([ScriptedBOT("solo")])
@@ -162,8 +159,7 @@ def test_export_and_load_keep_the_judgments(sent, tmp_path):
     assert w2.agreement()["n"] == 1
     assert w2.preference_pairs(source="judge")[0]["chosen"][0]["content"] == "answer with MARKER"
     assert w2.preference_pairs()[0]["chosen"][0]["content"] == "plain answer"
-    front_end(w, kind="export")
-    doc = next(m for m in sent if m["kind"] == "export_data")["document"]
+    doc = command(w, "export")["result"]["document"]
     assert doc["judgments"][0]["verdict"] == "beta"
 
 

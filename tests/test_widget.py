@@ -1,4 +1,4 @@
-"""ChatZooWidget headless (no browser): traits, messages from the front end, the Python API."""
+"""ChatZooWidget headless (no browser): traits, commands from the front end, the Python API."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from chatzoo_widget import ChatZooWidget
 from chatzoo_widget.manager import BusyError
-from chatzoo_widget.testing import ScriptedBOT, front_end, wait_until
+from chatzoo_widget.testing import ScriptedBOT, command, wait_until
 
 
 def statuses(w):
@@ -41,21 +41,21 @@ def test_send_from_python_streams_and_lands_in_history(sent):
     assert w.busy is False
 
 
-def test_front_end_send_empty_prompt_gives_a_notice(sent):
+def test_front_end_send_empty_prompt_is_refused_with_a_reason(sent):
     w = ChatZooWidget([ScriptedBOT("a")])
-    front_end(w, kind="send", prompt="   ")
-    assert "empty" in w.notice
+    answer = command(w, "send", prompt="   ")
+    assert not answer["ok"] and "empty" in answer["error"]
     assert w.columns[0]["history"] == []
 
 
 def test_front_end_send_while_busy_is_refused_with_a_reason(sent):
     w = ChatZooWidget([ScriptedBOT("a", delay=0.05, reply="x " * 30)])
     wait_until(lambda: statuses(w) == {"a": "ready"})
-    front_end(w, kind="send", prompt="one")
+    assert command(w, "send", prompt="one")["ok"]
     assert w.busy
-    front_end(w, kind="send", prompt="two")
-    assert "still answering" in w.notice
-    front_end(w, kind="stop", column=None)
+    answer = command(w, "send", prompt="two")
+    assert not answer["ok"] and "still answering" in answer["error"]
+    assert command(w, "stop", column=None)["ok"]
     w.wait(5)
     assert [e["content"] for e in w.columns[0]["history"] if e["role"] == "HUMAN"] == ["one"]
     assert w.columns[0]["history"][-1]["stats"]["finish_reason"] == "cancelled"
@@ -70,10 +70,10 @@ def test_settings_from_the_front_end_are_checked(sent):
     w = ChatZooWidget([ScriptedBOT("a", reply="one two three four five")])
     wait_until(lambda: statuses(w) == {"a": "ready"})
     cid = w.columns[0]["id"]
-    front_end(w, kind="set_settings", column=cid, settings={"max_new_tokens": 3})
-    assert w.columns[0]["settings"]["max_new_tokens"] == 3 and w.notice == ""
-    front_end(w, kind="set_settings", column=cid, settings={"temperature": 9})
-    assert "'temperature' must be float from 0 to 2" in w.notice
+    assert command(w, "set_settings", column=cid, settings={"max_new_tokens": 3})["ok"]
+    assert w.columns[0]["settings"]["max_new_tokens"] == 3
+    answer = command(w, "set_settings", column=cid, settings={"temperature": 9})
+    assert "'temperature' must be float from 0 to 2" in answer["error"]
     assert w.columns[0]["settings"]["temperature"] == 0.7
     assert w.send("go", wait=True) == {"a": "one two three "}
 
@@ -90,11 +90,10 @@ def test_add_and_remove_columns_from_the_front_end(sent, monkeypatch):
     monkeypatch.setattr("chatzoo_widget.manager.ChatManager._lease",
                         lambda self, model, opts: self._pool.adopt(ScriptedBOT(model)))
     w = ChatZooWidget([ScriptedBOT("a")])
-    front_end(w, kind="add_model", name="mine", model="some/model")
+    assert command(w, "add_model", name="mine", model="some/model")["result"] == {"name": "mine"}
     assert [c["name"] for c in w.columns] == ["a", "mine"]
-    front_end(w, kind="add_model", name="", model="")
-    assert "must not be empty" in w.notice
-    front_end(w, kind="remove_model", column=w.columns[0]["id"])
+    assert "must not be empty" in command(w, "add_model", name="", model="")["error"]
+    assert command(w, "remove_model", column=w.columns[0]["id"])["ok"]
     assert [c["name"] for c in w.columns] == ["mine"]
 
 
@@ -102,13 +101,13 @@ def test_clear_regenerate_and_system_prompt(sent):
     bot = ScriptedBOT("a")
     w = ChatZooWidget([bot], system_prompt="Be terse.")
     w.send("q", wait=True)
-    front_end(w, kind="regenerate")
+    assert command(w, "regenerate")["ok"]
     w.wait(5)
     assert len(w.history["a"]) == 2 and bot.system_prompts == ["Be terse.", "Be terse."]
     w.system_prompt = "Be verbose."  # the front end sets the synced trait
     w.send("q2", wait=True)
     assert bot.system_prompts[-1] == "Be verbose."
-    front_end(w, kind="clear")
+    assert command(w, "clear")["ok"]
     assert wait_until(lambda: w.history["a"] == [])
 
 
@@ -121,7 +120,6 @@ def test_widget_state_is_plain_json_and_keeps_the_conversation(sent):
     assert state["_esm"] and "render" in str(state["_esm"])
 
 
-def test_unknown_front_end_message_is_reported(sent):
+def test_unknown_command_is_reported(sent):
     w = ChatZooWidget([])
-    front_end(w, kind="explode")
-    assert "unknown message kind 'explode'" in w.notice
+    assert "unknown command 'explode'" in command(w, "explode")["error"]

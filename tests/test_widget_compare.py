@@ -8,7 +8,7 @@ import time
 import pytest
 
 from chatzoo_widget import ChatZooWidget
-from chatzoo_widget.testing import ScriptedBOT, front_end, wait_until
+from chatzoo_widget.testing import ScriptedBOT, command, wait_until
 
 
 def bots():
@@ -26,8 +26,7 @@ def test_arena_hides_names_until_the_vote(sent):
     assert w.vote_state["can_vote"] is True
     assert set(w.vote_state["choices"]) == {"Model A", "Model B", "Model C", "tie", "bad"}
     label_of_beta = next(c["label"] for c in w.columns if "answer from beta" in json.dumps(c["history"]))
-    front_end(w, kind="vote", choice=label_of_beta)
-    assert w.notice == ""
+    assert command(w, "vote", choice=label_of_beta)["ok"]
     assert sorted(c["name"] for c in w.columns) == ["alpha", "beta", "gamma"]
     assert w.votes[-1]["choice"] == "beta" and w.votes[-1]["blind"] is True
     assert w.leaderboard_table["rows"][0]["contestant"] == "beta"
@@ -47,8 +46,7 @@ def test_arena_reshuffles_each_conversation(sent):
 
 def test_votes_need_a_finished_turn_and_a_known_choice(sent):
     w = ChatZooWidget(bots())
-    front_end(w, kind="vote", choice="alpha")
-    assert "nothing to vote on yet" in w.notice
+    assert "nothing to vote on yet" in command(w, "vote", choice="alpha")["error"]
     w.send("q", wait=True)
     with pytest.raises(ValueError, match="unknown choice 'delta'"):
         w.vote("delta")
@@ -70,7 +68,7 @@ def test_thumbs_from_the_front_end(sent):
     w = ChatZooWidget(bots())
     w.send("q", wait=True)
     cid = w.columns[0]["id"]
-    front_end(w, kind="thumb", column=cid, value=1)
+    assert command(w, "thumb", column=cid, value=1)["ok"]
     assert w.vote_state["thumbs"] == {cid: {"0": 1}}
     assert w.to_dataframe().set_index("column").loc["alpha", "thumb"] == 1
 
@@ -92,7 +90,7 @@ def test_batch_run_stops_from_the_front_end(sent):
     run = w.run_batch([f"p{i}" for i in range(20)], wait=False)
     assert wait_until(lambda: w.batch_progress.get("total") == 20)
     time.sleep(0.1)  # every prompt is in flight at once
-    front_end(w, kind="stop_batch")
+    assert command(w, "stop_batch")["ok"]
     df = run.wait(10)
     assert w.batch_progress["stopped"] is True and set(df["status"]) == {"cancelled"}
     assert all(len(r.split()) < 20 for r in df["reply"])
@@ -117,11 +115,10 @@ def test_export_reload_round_trip(sent, tmp_path):
     assert w.history["alpha"][1]["content"] == "answer from alpha", "nothing lost after a failed export"
 
 
-def test_download_button_sends_the_json_document(sent):
+def test_download_button_gets_the_json_document(sent):
     w = ChatZooWidget(bots()[:1])
     w.send("hi", wait=True)
-    front_end(w, kind="export")
-    doc = next(m for m in sent if m["kind"] == "export_data")["document"]
+    doc = command(w, "export")["result"]["document"]
     assert doc["format"] == "chatzoo-widget/comparison" and doc["columns"][0]["history"][1]["content"]
 
 
@@ -136,12 +133,12 @@ def test_sweep_makes_columns_of_one_checkpoint():
 def test_arena_messages_never_name_the_models(sent):
     w = ChatZooWidget([ScriptedBOT("alpha", reply="x " * 30, delay=0.02), ScriptedBOT("beta")], arena=True, seed=2)
     w.send("q")
-    front_end(w, kind="vote", choice="Model A")
-    assert "still answering" in w.notice
-    assert "alpha" not in w.notice and "beta" not in w.notice
+    error = command(w, "vote", choice="Model A")["error"]  # as the browser gets it
+    assert "still answering" in error
+    assert "alpha" not in error and "beta" not in error
     assert "alpha" not in (w.vote_state["reason"] or "")
-    front_end(w, kind="thumb", column="gamma", value=1)
-    assert "Model A" in w.notice and "alpha" not in w.notice
+    error = command(w, "thumb", column="gamma", value=1)["error"]
+    assert "Model A" in error and "alpha" not in error
     w.stop()
     w.wait(5)
 

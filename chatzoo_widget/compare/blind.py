@@ -224,6 +224,8 @@ class BlindFilter:
             return _redacted(content)
         if kind == "delta" and isinstance(content.get("text"), str):
             return self._delta(content, key)
+        if kind == "answer" and isinstance(content.get("result"), Mapping):  # a command's answer: the download
+            content = {**content, "result": self.message(content["result"])}
         if kind == "export_data" and isinstance(content.get("document"), Mapping):
             content = {**content, "document": self._document(content["document"])}
         return self.scrub(content)

@@ -1,13 +1,15 @@
 // Batch run progress (`batch_progress`): a bar of done/total turns with a Stop button while it runs, then
 // its outcome (done, stopped or failed) until dismissed or the next run starts.
+import { attempt, type Invoke } from "./commands";
 import { h, setText, type Listen } from "./dom";
-import type { BatchProgress, OutMessage } from "./types";
+import { noticeLine } from "./notice";
+import type { BatchProgress } from "./types";
 
 export type BatchState = "running" | "stopping" | "stopped" | "error" | "done";
 
 export interface BatchContext {
   listen: Listen;
-  send(msg: OutMessage): void;
+  invoke: Invoke;
 }
 
 const count = (x: unknown): number => (typeof x === "number" && Number.isFinite(x) && x > 0 ? Math.floor(x) : 0);
@@ -38,11 +40,15 @@ export class BatchPanel {
     this.error = h("div", { class: "cz-error", testid: "batch-error", role: "alert", hidden: true });
     this.stop = h("button", { type: "button", class: "cz-button", testid: "batch-stop", text: "Stop", title: "Stop the batch run (the rows so far are kept)" });
     this.dismiss = h("button", { type: "button", class: "cz-icon-button", testid: "batch-dismiss", title: "Hide", "aria-label": "Hide", text: "×" });
-    ctx.listen(this.stop, "click", () => {
+    const notice = noticeLine("batch-notice");
+    ctx.listen(this.stop, "click", async () => {
       if (this.stop.disabled) return;
       this.stopping = true;
-      ctx.send({ kind: "stop_batch" });
       this.draw(this.last);
+      if (!(await attempt(ctx.invoke("stop_batch", {}), notice.say)).ok) {
+        this.stopping = false; // refused: Stop is offered again, with the reason
+        this.draw(this.last);
+      }
     });
     ctx.listen(this.dismiss, "click", () => {
       this.dismissedKey = this.key;
@@ -51,7 +57,7 @@ export class BatchPanel {
     this.el = h("div", { class: "cz-batch", testid: "batch-progress", hidden: true },
       h("div", { class: "cz-batch-row" }, h("span", { class: "cz-batch-title", text: "Batch run" }), this.bar, this.text,
         this.stop, this.dismiss),
-      this.error);
+      this.error, notice.el);
   }
 
   update(progress: BatchProgress | null | undefined): void {

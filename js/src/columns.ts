@@ -1,21 +1,24 @@
 // The row of model columns. Column elements are kept by id across `columns` updates, so scroll position,
-// an open settings panel and a focused control survive the frequent syncs from Python.
+// an open settings panel and a focused control survive the frequent syncs from Python. A column's actions (Stop,
+// remove, thumbs, Continue) show their errors in the column's own notice line.
+import { attempt, type Invoke } from "./commands";
 import { applyContinue, continueButton, continuedParts, editPencil, openEditor } from "./conversation";
 import { OpenState } from "./disclosure";
 import { h, setText, type Listen } from "./dom";
-import { applyThumbs, thumbButtons, thumbMessage } from "./judge";
+import { applyThumbs, thumbButtons, thumbArgs } from "./judge";
 import { renderMarkdown } from "./markdown";
+import { noticeLine } from "./notice";
 import { prefillLine } from "./prefill";
 import { promptView } from "./prompt-view";
 import { SettingsPanel } from "./settings";
 import type { StreamEntry, Streams } from "./stream";
 import { thinkingBlock, type ThinkingView } from "./thinking";
-import type { ColumnState, HistoryEntry, OutMessage, ReplyStats, VoteState } from "./types";
+import type { ColumnState, HistoryEntry, ReplyStats, VoteState } from "./types";
 
 export interface ColumnsContext {
   listen: Listen;
   signal: AbortSignal;
-  send(msg: OutMessage): void;
+  invoke: Invoke;
   streams: Streams;
 }
 
@@ -131,6 +134,8 @@ class ColumnView {
   private settings: SettingsPanel;
   private settingsButton: HTMLButtonElement;
   private revealedEl: HTMLElement;
+  /** The outcome of this column's actions (a refused Stop, a thumb on a vanished reply...). */
+  private say: (text: string) => void;
   private historyKey = "";
   private thumbs: Record<string, number> | undefined;
   private voteState: VoteState | undefined;
@@ -150,8 +155,10 @@ class ColumnView {
       type: "button", class: "cz-icon-button", testid: "settings-toggle", title: "Settings", "aria-expanded": "false", text: "⚙",
     });
     const remove = h("button", { type: "button", class: "cz-icon-button", testid: "column-remove", title: "Remove this column", text: "×" });
-    listen(stop, "click", () => ctx.send({ kind: "stop", column: this.state.id }));
-    listen(remove, "click", () => ctx.send({ kind: "remove_model", column: this.state.id }));
+    const notice = noticeLine("column-notice", "cz-column-notice");
+    this.say = notice.say;
+    listen(stop, "click", () => void attempt(ctx.invoke("stop", { column: this.state.id }), this.say));
+    listen(remove, "click", () => void attempt(ctx.invoke("remove_model", { column: this.state.id }), this.say));
     listen(this.settingsButton, "click", () => {
       this.settings.toggle();
       this.settingsButton.setAttribute("aria-expanded", String(this.settings.open));
@@ -159,7 +166,7 @@ class ColumnView {
 
     this.settings = new SettingsPanel(column.id, {
       listen, signal: ctx.signal,
-      send: (settings) => ctx.send({ kind: "set_settings", column: this.state.id, settings }),
+      send: (settings) => ctx.invoke("set_settings", { column: this.state.id, settings }),
     });
     this.progressText = h("span");
     this.progressEl = h("div", { class: "cz-progress", testid: "column-progress" },
@@ -172,19 +179,19 @@ class ColumnView {
       const target = event.target as Element | null;
       const button = target?.closest?.(".cz-thumb");
       if (button && this.historyEl.contains(button)) {
-        const msg = thumbMessage(this.state.id, button as HTMLElement);
-        if (msg) ctx.send(msg);
+        const args = thumbArgs(this.state.id, button as HTMLElement);
+        if (args) void attempt(ctx.invoke("thumb", args), this.say);
         return;
       }
       if (target?.closest?.(".cz-continue")) {
-        ctx.send({ kind: "continue_with", column: this.state.id });
+        void attempt(ctx.invoke("continue_with", { column: this.state.id }), this.say);
         return;
       }
       const pencil = target?.closest?.<HTMLElement>(".cz-edit-prompt");
       const bubble = pencil?.parentElement?.querySelector<HTMLElement>(".cz-human");
       if (pencil && bubble && this.historyEl.contains(pencil)) {
         const row = pencil.parentElement as HTMLElement;
-        openEditor(row, bubble.textContent ?? "", ctx.send);
+        openEditor(row, bubble.textContent ?? "", (prompt, say) => attempt(ctx.invoke("edit_last", { prompt }), say));
       }
     });
     // Opening a block (Thinking, Prompt) while the reply streams: remember it, the next frame redraws it.
@@ -196,7 +203,7 @@ class ColumnView {
       h("div", { class: "cz-column-actions" }, this.statusEl, stop, this.settingsButton, remove),
     );
     this.el = h("section", { class: "cz-column", testid: "column" },
-      header, this.settings.el, this.progressEl, this.errorEl, this.repliesEl);
+      header, notice.el, this.settings.el, this.progressEl, this.errorEl, this.repliesEl);
     this.update(column);
   }
 

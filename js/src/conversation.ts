@@ -1,10 +1,11 @@
 // Steering one shared conversation from the replies: "Continue with this reply" after a vote, the note and the
 // replaced reply once it continued, and the pencil that edits and resends the last prompt. Clicks only send
-// (`continue_with`, `edit_last`); the next `columns` update from Python shows the result.
+// commands (`continue_with`, `edit_last`); the next `columns` update from Python shows the result.
+import type { Say } from "./commands";
 import { disclosure, type OpenState } from "./disclosure";
 import { h, setText } from "./dom";
 import { renderMarkdown } from "./markdown";
-import type { HistoryEntry, OutMessage, VoteState } from "./types";
+import type { HistoryEntry, VoteState } from "./types";
 
 /** The button under a column's latest reply; shown by `applyContinue` once that turn has a vote. */
 export function continueButton(turn: number): HTMLElement {
@@ -47,11 +48,14 @@ export function editPencil(turn: number): HTMLElement {
   });
 }
 
+/** Send the edited prompt (`edit_last`), telling `say` why when refused; resolves to whether it was accepted. */
+export type EditSubmit = (prompt: string, say: Say) => Promise<{ ok: boolean }>;
+
 /**
  * Replace `bubble` (the last user prompt) by an editor: Enter or Send sends `edit_last`, Escape or Cancel puts
- * the bubble back. An empty prompt is not sent (a note says why).
+ * the bubble back. It closes once Python accepted the prompt; an empty or refused prompt stays, a note says why.
  */
-export function openEditor(bubble: HTMLElement, text: string, send: (msg: OutMessage) => void): HTMLElement {
+export function openEditor(bubble: HTMLElement, text: string, send: EditSubmit): HTMLElement {
   const input = h("textarea", { class: "cz-edit-input", testid: "edit-input", rows: 3, "aria-label": "Edited prompt" });
   input.value = text;
   const note = h("span", { class: "cz-muted cz-edit-note", testid: "edit-note", hidden: true });
@@ -60,18 +64,24 @@ export function openEditor(bubble: HTMLElement, text: string, send: (msg: OutMes
   const editor = h("div", { class: "cz-edit", testid: "prompt-editor" }, input,
     h("div", { class: "cz-edit-actions" }, note, sendButton, cancel));
   const close = () => editor.replaceWith(bubble);
-  const submit = () => {
+  const say: Say = (message) => {
+    setText(note, message);
+    note.hidden = !message;
+  };
+  const submit = async () => {
     const prompt = input.value;
+    if (sendButton.disabled) return;
     if (!prompt.trim()) {
-      setText(note, "Type the new prompt first");
-      note.hidden = false;
+      say("Type the new prompt first");
       return;
     }
-    send({ kind: "edit_last", prompt });
-    close();
+    sendButton.disabled = true;
+    const outcome = await send(prompt, say);
+    sendButton.disabled = false;
+    if (outcome.ok) close();
   };
   // Listeners live as long as the editor: it is dropped whole on close or the next history redraw.
-  sendButton.addEventListener("click", submit);
+  sendButton.addEventListener("click", () => void submit());
   cancel.addEventListener("click", close);
   input.addEventListener("keydown", (event: KeyboardEvent) => {
     if (event.isComposing || event.keyCode === 229) return;
@@ -80,7 +90,7 @@ export function openEditor(bubble: HTMLElement, text: string, send: (msg: OutMes
       close();
     } else if (event.key === "Enter" && !event.shiftKey && !event.altKey && !event.ctrlKey && !event.metaKey) {
       event.preventDefault();
-      submit();
+      void submit();
     }
   });
   bubble.replaceWith(editor);

@@ -1,6 +1,5 @@
-// The download button: ask Python for the comparison ({kind: "export"}), then save the `export_data` reply's
-// document as a JSON file in the browser (a Blob, an object URL and a temporary <a download>: no network).
-import type { ExportData } from "./types";
+// The download button: ask Python for the comparison (the `export` command), then save the answer's document as
+// a JSON file in the browser (a Blob, an object URL and a temporary <a download>: no network).
 
 export const DEFAULT_FILENAME = "chatzoo-comparison.json";
 
@@ -31,8 +30,4 @@ export function saveJson(filename: unknown, document_: unknown): string {
     setTimeout(() => URL.revokeObjectURL(url), 10_000);
   }
   return name;
-}
-
-export function isExportData(msg: unknown): msg is ExportData {
-  return Boolean(msg) && typeof msg === "object" && (msg as { kind?: unknown }).kind === "export_data";
 }

@@ -3,17 +3,19 @@
 import "./widget.css";
 import { BatchPanel } from "./batch";
 import { ColumnsView } from "./columns";
+import { attempt, bindInvoke, isAnswer } from "./commands";
 import { DiffView } from "./diff";
 import { h, insertLineBreak, listener } from "./dom";
-import { isExportData, saveJson } from "./download";
+import { saveJson } from "./download";
 import { ArenaBadge, VoteBar } from "./judge";
 import { JudgePanel, SourceSwitch } from "./judges";
 import { LeaderboardPanel } from "./leaderboard";
 import { copyCode } from "./markdown";
+import { noticeLine } from "./notice";
 import { PromptBox } from "./prompt";
 import { Streams } from "./stream";
 import { Toolbar } from "./toolbar";
-import type { ColumnState, InMessage, OutMessage, RenderProps, StreamMessage, WidgetModel } from "./types";
+import type { ColumnState, InMessage, RenderProps, StreamMessage, WidgetModel } from "./types";
 
 const columnsOf = (model: WidgetModel): ColumnState[] => {
   const value = model.get("columns");
@@ -25,33 +27,23 @@ function render({ model, el }: RenderProps): () => void {
   const controller = new AbortController();
   const { signal } = controller;
   const listen = listener(signal);
-  const send = (msg: OutMessage) => model.send(msg);
+  // Every action is a command with its own answer (commands.ts); waiting ends with this view's cleanup.
+  const invoke = bindInvoke(model, signal);
 
-  // The notice line shows a local notice (this view only, e.g. "Type a prompt first") over Python's `notice`.
-  let localNotice = "";
-  // Its text is exactly the notice (no extra buttons inside), so tests can compare it whole.
-  const notice = h("div", { class: "cz-notice", testid: "notice", role: "status", "aria-live": "polite" });
-  const drawNotice = () => {
-    const text = localNotice || model.get("notice") || "";
-    notice.textContent = text;
-    notice.hidden = !text;
-  };
-  const notify = (text: string) => {
-    localNotice = text;
-    drawNotice();
-  };
+  // The notice line under the toolbar: outcomes of the toolbar's and the download's actions, in this view only.
+  const { el: notice, say: notify } = noticeLine("notice");
 
   const streams = new Streams((id) => columns.drawStream(id));
-  const columns = new ColumnsView({ listen, signal, send, streams });
+  const columns = new ColumnsView({ listen, signal, invoke, streams });
   const toolbar = new Toolbar({
-    listen, signal, send, notify,
+    listen, signal, invoke, notify,
     setSystemPrompt(text) {
       if (model.get("system_prompt") === text) return;
       model.set("system_prompt", text);
       model.save_changes();
     },
   });
-  const prompt = new PromptBox({ listen, send, notify, isBusy: () => Boolean(model.get("busy")) });
+  const prompt = new PromptBox({ listen, invoke, isBusy: () => Boolean(model.get("busy")) });
 
   // Judging (issue #5): arena badge, diff, download in a row under the toolbar; batch progress above the
   // columns; the vote bar and the diff under them; the leaderboard at the bottom.
@@ -61,14 +53,21 @@ function render({ model, el }: RenderProps): () => void {
     type: "button", class: "cz-button", testid: "download", text: "Download JSON",
     title: "Download the comparison (columns, conversations, settings, votes) as JSON",
   });
-  listen(download, "click", () => send({ kind: "export" }));
+  // The document is this click's answer: only this view saves it, once.
+  listen(download, "click", async () => {
+    if (download.disabled) return;
+    download.disabled = true;
+    const outcome = await attempt(invoke("export", {}), notify);
+    download.disabled = false;
+    if (outcome.ok) saveJson(outcome.result.filename, outcome.result.document);
+  });
   const compareRow = h("div", { class: "cz-compare-row" }, arenaBadge.el, diff.controls, h("span", { class: "cz-spacer" }), download);
-  const batch = new BatchPanel({ listen, send });
-  const voteBar = new VoteBar({ listen, send });
+  const batch = new BatchPanel({ listen, invoke });
+  const voteBar = new VoteBar({ listen, invoke });
   const leaderboard = new LeaderboardPanel();
   // LLM judges: the Judge control and verdicts under the vote bar; the leaderboard's source switch above it.
-  const judges = new JudgePanel({ listen, send, notify });
-  const sourceSwitch = new SourceSwitch({ listen, send });
+  const judges = new JudgePanel({ listen, invoke });
+  const sourceSwitch = new SourceSwitch({ listen, invoke });
 
   // data-lm-suppress-shortcuts: JupyterLab (Lumino) skips its keyboard shortcuts for keys typed in here, so
   // Shift+Enter in the prompt adds a line instead of running the cell, and "d d" in a box deletes no cell.
@@ -124,20 +123,15 @@ function render({ model, el }: RenderProps): () => void {
     prompt.setBusy(busy);
     root.dataset.busy = String(busy);
   };
-  const onNotice = () => {
-    localNotice = "";
-    drawNotice();
-  };
   const onSystemPrompt = () => toolbar.setSystemPrompt(model.get("system_prompt") ?? "");
   const onMessage = (msg: InMessage) => {
-    if (isExportData(msg)) saveJson(msg.filename, msg.document);
-    else streams.handle(msg as StreamMessage, columnsOf(model));
+    if (isAnswer(msg)) return; // a command's answer: the `invoke` that made its id takes it
+    streams.handle(msg as StreamMessage, columnsOf(model));
   };
 
   const handlers: [string, (...args: any[]) => void][] = [
     ["change:columns", onColumns],
     ["change:busy", onBusy],
-    ["change:notice", onNotice],
     ["change:system_prompt", onSystemPrompt],
     ["change:arena", onArena],
     ["change:vote_state", onVoteState],
@@ -149,7 +143,6 @@ function render({ model, el }: RenderProps): () => void {
   for (const [event, handler] of handlers) model.on(event, handler);
   onColumns();
   onBusy();
-  onNotice();
   onSystemPrompt();
   onLeaderboard();
   onBatch();

@@ -1,7 +1,9 @@
 // Judging: the vote bar under the columns, the thumbs under each finished reply, and the arena badge.
 // Python keeps the votes (`vote_state`); clicks only send `vote` / `thumb` and the next `vote_state` shows them.
+import { attempt, type CommandArgs, type Invoke } from "./commands";
 import { h, setText, type Listen } from "./dom";
-import type { ColumnState, OutMessage, VoteState } from "./types";
+import { noticeLine } from "./notice";
+import type { ColumnState, VoteState } from "./types";
 
 /** Button text of a vote choice: column names as they are, "tie" -> "Tie", "bad" -> "All bad". */
 export function choiceLabel(choice: string): string {
@@ -15,7 +17,7 @@ export const BLIND_REASON = "Vote when every reply has finished";
 
 export interface VoteBarContext {
   listen: Listen;
-  send(msg: OutMessage): void;
+  invoke: Invoke;
 }
 
 export class VoteBar {
@@ -27,12 +29,13 @@ export class VoteBar {
   constructor(ctx: VoteBarContext) {
     this.buttons = h("div", { class: "cz-vote-choices", role: "group", "aria-label": "Vote" });
     this.reason = h("span", { class: "cz-muted cz-vote-reason", testid: "vote-reason" });
+    const notice = noticeLine("vote-notice", "cz-vote-notice");
     this.el = h("div", { class: "cz-vote-bar", testid: "vote-bar", hidden: true },
-      h("span", { class: "cz-vote-title", text: "Which reply is best?" }), this.buttons, this.reason);
+      h("span", { class: "cz-vote-title", text: "Which reply is best?" }), this.buttons, this.reason, notice.el);
     ctx.listen(this.buttons, "click", (event) => {
       const button = (event.target as Element | null)?.closest?.<HTMLButtonElement>("[data-choice]");
       if (!button || !this.buttons.contains(button) || button.disabled) return;
-      ctx.send({ kind: "vote", choice: button.dataset.choice! });
+      void attempt(ctx.invoke("vote", { choice: button.dataset.choice! }), notice.say);
     });
   }
 
@@ -110,12 +113,12 @@ export function applyThumbs(scope: ParentNode, thumbs: Record<string, number> | 
   }
 }
 
-/** The thumb message for a click: clicking the active thumb again takes it back (value 0). */
-export function thumbMessage(columnId: string, button: HTMLElement): OutMessage | null {
+/** The `thumb` command's arguments for a click: clicking the active thumb again takes it back (value 0). */
+export function thumbArgs(columnId: string, button: HTMLElement): CommandArgs["thumb"] | null {
   const turn = Number(button.dataset.turn);
   const value = Number(button.dataset.value);
   if (!Number.isInteger(turn) || (value !== 1 && value !== -1)) return null;
-  return { kind: "thumb", column: columnId, value: button.dataset.active === "true" ? 0 : (value as 1 | -1), turn };
+  return { column: columnId, value: button.dataset.active === "true" ? 0 : (value as 1 | -1), turn };
 }
 
 /** The arena badge: hidden outside arena mode; "blind" while any column's name is hidden, else "revealed". */

@@ -2,13 +2,14 @@
 // each pair of the latest judged turn with the judge's two rationales collapsible, and the agreement with the
 // user's votes. Also the leaderboard's source switch (votes / judge / both). Python names everything as the
 // columns are shown (arena labels while blind); the judge's texts are untrusted and shown as text only.
+import { attempt, type Invoke } from "./commands";
 import { h, setText, type Listen } from "./dom";
-import type { ColumnState, JudgeAgreement, JudgeState, JudgeVerdict, LeaderboardTable, OutMessage } from "./types";
+import { noticeLine } from "./notice";
+import type { ColumnState, JudgeAgreement, JudgeState, JudgeVerdict, LeaderboardTable } from "./types";
 
 export interface JudgeContext {
   listen: Listen;
-  send(msg: OutMessage): void;
-  notify(text: string): void;
+  invoke: Invoke;
 }
 
 const ORDER = ["A/B", "B/A"];
@@ -86,13 +87,15 @@ export class JudgePanel {
     this.heading = h("div", { class: "cz-judge-heading cz-muted", testid: "judge-heading" });
     this.verdicts = h("div", { class: "cz-judge-verdicts", testid: "judge-verdicts", hidden: true }, this.heading);
     this.agreement = h("div", { class: "cz-judge-agreement", testid: "judge-agreement", hidden: true });
+    // Why a judge could not start or stop shows here; a run's own failure shows in `judge-error`.
+    const notice = noticeLine("judge-notice");
     const start = () => {
       const judge = this.input.value.trim();
       if (!judge) {
-        ctx.notify("Pick a column or type a model alias or URL to judge with");
+        notice.say("Pick a column or type a model alias or URL to judge with");
         return;
       }
-      ctx.send({ kind: "judge", judge });
+      void attempt(ctx.invoke("judge", { judge }), notice.say);
     };
     ctx.listen(this.run, "click", start);
     ctx.listen(this.input, "keydown", (event: KeyboardEvent) => {
@@ -101,10 +104,10 @@ export class JudgePanel {
         start();
       }
     });
-    ctx.listen(this.stop, "click", () => ctx.send({ kind: "stop_judge" }));
+    ctx.listen(this.stop, "click", () => void attempt(ctx.invoke("stop_judge", {}), notice.say));
     this.el = h("div", { class: "cz-judge", testid: "judge-panel" },
       h("div", { class: "cz-judge-row" }, this.input, this.options, this.run, this.stop, this.progress),
-      this.error, this.verdicts, this.agreement);
+      notice.el, this.error, this.verdicts, this.agreement);
   }
 
   /** The judge choices: the columns by the names shown (labels while blind). */
@@ -172,7 +175,7 @@ export class SourceSwitch {
   readonly el: HTMLElement;
   private note: HTMLElement;
 
-  constructor(ctx: { listen: Listen; send(msg: OutMessage): void }) {
+  constructor(ctx: { listen: Listen; invoke: Invoke }) {
     this.note = h("span", { class: "cz-muted", testid: "leaderboard-source-note" });
     this.el = h("div", { class: "cz-lb-source", testid: "leaderboard-source", role: "group", "aria-label": "Leaderboard from", hidden: true },
       h("span", { class: "cz-muted", text: "Leaderboard from" }),
@@ -181,7 +184,10 @@ export class SourceSwitch {
       })), this.note);
     ctx.listen(this.el, "click", (event) => {
       const button = (event.target as Element | null)?.closest?.<HTMLButtonElement>("[data-source]");
-      if (button && this.el.contains(button)) ctx.send({ kind: "leaderboard_source", source: button.dataset.source as "votes" });
+      if (!button || !this.el.contains(button)) return;
+      void attempt(ctx.invoke("leaderboard_source", { source: button.dataset.source as "votes" }), (text) => {
+        if (text) setText(this.note, text); // a refusal; the next leaderboard update writes the note anew
+      });
     });
   }
 

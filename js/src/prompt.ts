@@ -1,11 +1,12 @@
-// The prompt box at the bottom: Enter sends to every column, Shift+Enter adds a line.
+// The prompt box at the bottom: Enter sends to every column, Shift+Enter adds a line. The box clears only once
+// Python accepted the prompt; a refused one (busy, empty) stays in the box with the reason beside it.
+import { attempt, type Invoke } from "./commands";
 import { h, type Listen } from "./dom";
-import type { OutMessage } from "./types";
+import { noticeLine } from "./notice";
 
 export interface PromptContext {
   listen: Listen;
-  send(msg: OutMessage): void;
-  notify(text: string): void;
+  invoke: Invoke;
   isBusy(): boolean;
 }
 
@@ -16,6 +17,10 @@ export class PromptBox {
   readonly el: HTMLElement;
   private input: HTMLTextAreaElement;
   private button: HTMLButtonElement;
+  private say: (text: string) => void;
+  /** A prompt on its way to Python: Enter again sends nothing. */
+  private pending = false;
+  private busy = false;
 
   constructor(private ctx: PromptContext) {
     const { listen } = ctx;
@@ -31,29 +36,46 @@ export class PromptBox {
         this.submit();
       }
     });
-    listen(this.input, "input", () => ctx.notify(""));
-    listen(this.button, "click", () => this.submit());
-    this.el = h("div", { class: "cz-prompt-row" }, this.input, this.button);
+    const notice = noticeLine("prompt-notice", "cz-prompt-notice");
+    this.say = notice.say;
+    listen(this.input, "input", () => this.say(""));
+    listen(this.button, "click", () => void this.submit());
+    this.el = h("div", { class: "cz-prompt-area" }, h("div", { class: "cz-prompt-row" }, this.input, this.button), notice.el);
   }
 
-  submit(): void {
+  /** Send the prompt; resolves once Python answered (the box is then cleared, or keeps the refused prompt). */
+  async submit(): Promise<void> {
     const prompt = this.input.value;
+    if (this.pending) return;
     if (!prompt.trim()) {
-      this.ctx.notify(EMPTY_PROMPT_NOTICE);
+      this.say(EMPTY_PROMPT_NOTICE);
       this.input.focus();
       return;
     }
     if (this.ctx.isBusy()) {
-      this.ctx.notify(BUSY_NOTICE);
+      this.say(BUSY_NOTICE);
       return;
     }
-    this.ctx.notify("");
-    this.ctx.send({ kind: "send", prompt });
-    this.input.value = "";
+    this.setPending(true);
+    const outcome = await attempt(this.ctx.invoke("send", { prompt }), this.say);
+    this.setPending(false);
+    // Clear only what was sent: text typed meanwhile stays.
+    if (outcome.ok && this.input.value === prompt) this.input.value = "";
   }
 
   setBusy(busy: boolean): void {
-    this.button.disabled = busy;
-    this.button.title = busy ? BUSY_NOTICE : "Send to every column";
+    this.busy = busy;
+    this.drawButton();
+  }
+
+  private setPending(pending: boolean): void {
+    this.pending = pending;
+    this.el.dataset.pending = String(pending);
+    this.drawButton();
+  }
+
+  private drawButton(): void {
+    this.button.disabled = this.busy || this.pending;
+    this.button.title = this.busy ? BUSY_NOTICE : "Send to every column";
   }
 }

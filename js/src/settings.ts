@@ -1,5 +1,7 @@
 // One column's settings panel, drawn from the column's `spec`. Controls enforce min/max/step; a typed value
-// outside the range is clamped and the row says why. Every change goes to Python as `set_settings`.
+// outside the range is clamped and the row says why. Every change goes to Python as `set_settings`; a refused one
+// puts the value in force back in its control and says why in its row.
+import { attempt } from "./commands";
 import { appendAll, debounce, h, type Listen } from "./dom";
 import type { ColumnState, SettingSpec } from "./types";
 
@@ -7,15 +9,15 @@ const SLIDER_DEBOUNCE_MS = 150;
 
 interface Row {
   spec: SettingSpec;
-  /** Show the value from Python in the controls (unless the user is busy with them). */
-  show(value: unknown): void;
+  /** Show the value from Python in the controls (unless the user is busy with them, or `force`). */
+  show(value: unknown, force?: boolean): void;
 }
 
 export interface SettingsContext {
   listen: Listen;
   signal: AbortSignal;
-  /** Send `set_settings` for this column. */
-  send(settings: Record<string, unknown>): void;
+  /** Send `set_settings` for this column; rejects with Python's reason when refused. */
+  send(settings: Record<string, unknown>): Promise<unknown>;
 }
 
 const isNum = (x: unknown): x is number => typeof x === "number" && Number.isFinite(x);
@@ -55,6 +57,10 @@ export class SettingsPanel {
   readonly el: HTMLElement;
   private rows = new Map<string, Row>();
   private specKey = "";
+  /** The values in force (from the last `columns` update): a refused change goes back to them. */
+  private values: Record<string, unknown> = {};
+  /** Each row's reason line, by setting name. */
+  private says = new Map<string, (text: string) => void>();
 
   constructor(private columnId: string, private ctx: SettingsContext) {
     this.el = h("div", { class: "cz-settings", testid: "settings-panel", hidden: true });
@@ -75,6 +81,7 @@ export class SettingsPanel {
       // Rebuild only when the spec changes (e.g. the model finished loading); otherwise just move values.
       this.specKey = specKey;
       this.rows.clear();
+      this.says.clear();
       this.el.replaceChildren();
       if (!spec.length) {
         const waiting = column.status === "loading" ? "Settings appear once the model has loaded." : "No settings.";
@@ -85,12 +92,19 @@ export class SettingsPanel {
         if (row) this.rows.set(s.name, row);
       }
     }
-    const values = column.settings ?? {};
-    for (const [name, row] of this.rows) row.show(name in values ? values[name] : row.spec.default);
+    this.values = column.settings ?? {};
+    for (const name of this.rows.keys()) this.showInForce(name);
   }
 
-  private sendOne(name: string, value: unknown): void {
-    this.ctx.send({ [name]: value });
+  private showInForce(name: string, force = false): void {
+    const row = this.rows.get(name);
+    if (row) row.show(name in this.values ? this.values[name] : row.spec.default, force);
+  }
+
+  private async sendOne(name: string, value: unknown): Promise<void> {
+    const say = this.says.get(name) ?? (() => {});
+    const outcome = await attempt(this.ctx.send({ [name]: value }), (text) => text && say(text));
+    if (!outcome.ok) this.showInForce(name, true);
   }
 
   private buildRow(spec: SettingSpec): Row | null {
@@ -104,6 +118,7 @@ export class SettingsPanel {
       reason.textContent = text;
       reason.hidden = !text;
     };
+    this.says.set(spec.name, say);
     const { listen } = this.ctx;
 
     if (spec.type === "int" || spec.type === "float") {
@@ -163,12 +178,12 @@ export class SettingsPanel {
       appendAll(row, h("div", { class: "cz-setting-head" }, label, box), slider, help, reason);
       return {
         spec,
-        show(value) {
+        show(value, force = false) {
           if (!isNum(value)) return;
           lastSent = value;
-          if (later.pending) return; // the user's value is on its way to Python
-          if (document.activeElement !== box) box.value = String(value);
-          if (slider && document.activeElement !== slider) slider.value = String(value);
+          if (later.pending && !force) return; // the user's value is on its way to Python
+          if (force || document.activeElement !== box) box.value = String(value);
+          if (slider && (force || document.activeElement !== slider)) slider.value = String(value);
         },
       };
     }
@@ -188,8 +203,8 @@ export class SettingsPanel {
     appendAll(row, label, box, help, reason);
     return {
       spec,
-      show(value) {
-        if (document.activeElement !== box) box.value = value === null || value === undefined ? "" : String(value);
+      show(value, force = false) {
+        if (force || document.activeElement !== box) box.value = value === null || value === undefined ? "" : String(value);
       },
     };
   }

@@ -1,14 +1,16 @@
-// The toolbar: system prompt, the "+" add-model form, Clear, Regenerate, Stop all.
+// The toolbar: system prompt, the "+" add-model form, Clear, Regenerate, Stop all. A model the form could not add
+// leaves the form open with the reason in it; the buttons' errors go to the notice line under the toolbar.
+import { attempt, type Invoke } from "./commands";
 import { debounce, h, type Listen } from "./dom";
-import type { OutMessage } from "./types";
+import { noticeLine } from "./notice";
 
 export interface ToolbarContext {
   listen: Listen;
   signal: AbortSignal;
-  send(msg: OutMessage): void;
+  invoke: Invoke;
   /** Push a new system prompt to Python (model.set + save_changes). */
   setSystemPrompt(text: string): void;
-  /** Show a notice in this view only. */
+  /** Show a notice in this view only (the line under the toolbar). */
   notify(text: string): void;
 }
 
@@ -40,22 +42,28 @@ export class Toolbar {
       type: "text", class: "cz-input cz-wide", testid: "add-model", placeholder: "Model alias, path or http(s) URL", "aria-label": "Model",
     });
     const submit = h("button", { type: "submit", class: "cz-button cz-primary", testid: "add-submit", text: "Add" });
-    const form = h("form", { class: "cz-add-form", hidden: true }, name, model, submit);
+    const addNotice = noticeLine("add-notice", "cz-add-notice");
+    const form = h("form", { class: "cz-add-form", hidden: true }, name, model, submit, addNotice.el);
     const showForm = (open: boolean) => {
       form.hidden = !open;
+      if (!open) addNotice.say("");
       addToggle.setAttribute("aria-expanded", String(open));
       if (open) model.focus();
     };
     listen(addToggle, "click", () => showForm(form.hidden));
-    listen(form, "submit", (event) => {
+    listen(form, "submit", async (event) => {
       event.preventDefault();
+      if (submit.disabled) return;
       const spec = model.value.trim();
       if (!spec) {
-        ctx.notify("Enter a model alias, path or URL to add a column");
+        addNotice.say("Enter a model alias, path or URL to add a column");
         model.focus();
         return;
       }
-      ctx.send({ kind: "add_model", name: name.value.trim(), model: spec });
+      submit.disabled = true;
+      const outcome = await attempt(ctx.invoke("add_model", { name: name.value.trim(), model: spec }), addNotice.say);
+      submit.disabled = false;
+      if (!outcome.ok) return; // the form keeps what was typed, with the reason
       name.value = model.value = "";
       showForm(false);
     });
@@ -66,9 +74,9 @@ export class Toolbar {
     const clear = h("button", { type: "button", class: "cz-button", testid: "clear", text: "Clear", title: "Stop and clear every conversation" });
     this.regenerate = h("button", { type: "button", class: "cz-button", testid: "regenerate", text: "Regenerate", title: "Answer the last prompt again" });
     this.stopAll = h("button", { type: "button", class: "cz-button", testid: "stop-all", text: "Stop all", title: "Stop every reply" });
-    listen(clear, "click", () => ctx.send({ kind: "clear" }));
-    listen(this.regenerate, "click", () => ctx.send({ kind: "regenerate" }));
-    listen(this.stopAll, "click", () => ctx.send({ kind: "stop", column: null }));
+    listen(clear, "click", () => void attempt(ctx.invoke("clear", {}), ctx.notify));
+    listen(this.regenerate, "click", () => void attempt(ctx.invoke("regenerate", {}), ctx.notify));
+    listen(this.stopAll, "click", () => void attempt(ctx.invoke("stop", { column: null }), ctx.notify));
 
     this.el = h(
       "div", { class: "cz-toolbar" },

@@ -1,4 +1,5 @@
 // Shapes of the synced state and messages described in js/README.md (the contract with Python).
+import type { Answer, CommandMessage } from "./commands";
 import type { Entry, Stats } from "./records";
 
 export type Status = "loading" | "ready" | "generating" | "error";
@@ -149,40 +150,20 @@ export type StreamMessage =
       reasoning?: string | null; reasoning_unfinished?: boolean }
   | { kind: "turn_error"; column: string; turn: number; message: string };
 
-/** The answer to `export` (the download button): save `document` as JSON under `filename`. */
+/** The result of the `export` command (the download button): save `document` as JSON under `filename`. */
 export interface ExportData {
   kind: "export_data";
   filename?: string;
   document: unknown;
 }
 
-/** Python -> JS custom messages. */
-export type InMessage = StreamMessage | ExportData;
-
-/** JS -> Python custom messages. */
-export type OutMessage =
-  | { kind: "send"; prompt: string }
-  | { kind: "stop"; column: string | null }
-  | { kind: "clear" }
-  | { kind: "regenerate" }
-  | { kind: "add_model"; name: string; model: string }
-  | { kind: "remove_model"; column: string }
-  | { kind: "set_settings"; column: string; settings: Record<string, unknown> }
-  | { kind: "vote"; choice: string }
-  | { kind: "continue_with"; column: string }
-  | { kind: "edit_last"; prompt: string }
-  | { kind: "thumb"; column: string; value: 1 | -1 | 0; turn: number }
-  | { kind: "stop_batch" }
-  | { kind: "export" }
-  | { kind: "judge"; judge: string; turn?: number | null }
-  | { kind: "stop_judge" }
-  | { kind: "leaderboard_source"; source: "votes" | "judge" | "both" };
+/** Python -> JS custom messages: replies streaming, and commands' answers (commands.ts). */
+export type InMessage = StreamMessage | Answer;
 
 export interface Traits {
   columns: ColumnState[];
   system_prompt: string;
   busy: boolean;
-  notice: string;
   arena: boolean;
   vote_state: VoteState;
   leaderboard_table: LeaderboardTable;
@@ -199,7 +180,7 @@ export interface WidgetModel {
   save_changes(): void;
   on(event: string, callback: Callback): void;
   off(event?: string | null, callback?: Callback | null): void;
-  send(content: OutMessage, callbacks?: unknown, buffers?: unknown[]): void;
+  send(content: CommandMessage, callbacks?: unknown, buffers?: unknown[]): void;
 }
 
 export interface RenderProps {

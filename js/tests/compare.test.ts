@@ -1,6 +1,6 @@
 // Leaderboard, batch progress, diff and download (issue #5), against the fake model.
 import { afterEach, describe, expect, it, onTestFinished, vi } from "vitest";
-import { column, mount } from "./fake-model";
+import { column, mount, settled } from "./fake-model";
 import { wordDiff } from "../src/diff";
 import { safeFilename } from "../src/download";
 import { axis, methodText } from "../src/leaderboard";
@@ -171,7 +171,7 @@ describe("diff", () => {
 });
 
 describe("download", () => {
-  it("the button sends export; export_data is saved as a JSON blob through a temporary <a download>", async () => {
+  it("the button sends export; the answer's document is saved as a JSON blob through a temporary <a download>", async () => {
     const created: Blob[] = [];
     const createObjectURL = vi.fn((blob: Blob) => (created.push(blob), "blob:fake-1"));
     const revokeObjectURL = vi.fn();
@@ -187,7 +187,8 @@ describe("download", () => {
     q("download").click();
     expect(model.sent).toEqual([{ kind: "export" }]);
     const doc = { format: "chatzoo-widget/comparison", columns: [{ name: "alpha" }] };
-    model.emit({ kind: "export_data", filename: "chatzoo-comparison.json", document: doc });
+    model.answer({ ok: true, result: { kind: "export_data", filename: "chatzoo-comparison.json", document: doc } });
+    await settled();
     expect(clicks).toEqual([{ href: "blob:fake-1", download: "chatzoo-comparison.json", inDom: true }]);
     expect(document.querySelectorAll("a[download]")).toHaveLength(0); // removed again
     expect(created[0].type).toBe("application/json");

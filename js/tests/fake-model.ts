@@ -1,12 +1,18 @@
 // A stand-in for anywidget's model: traits in a plain object, listeners by event name, sent messages recorded.
+import type { CommandMessage } from "../src/commands";
 import widget from "../src/index";
-import type { ColumnState, OutMessage, Traits, WidgetModel } from "../src/types";
+import type { ColumnState, Traits, WidgetModel } from "../src/types";
 
 type Callback = (...args: any[]) => void;
+export type SentCommand = { kind: string } & Record<string, unknown>;
 
 export interface FakeModel extends WidgetModel {
   state: Traits;
-  sent: OutMessage[];
+  /** Each command sent, as {kind: name, ...args}, in order (the raw messages, with ids, are in `messages`). */
+  sent: SentCommand[];
+  messages: CommandMessage[];
+  /** Python answers the latest command (or the latest named `name`) as it would, to every view. */
+  answer(outcome: { ok: true; result?: unknown } | { ok: false; error: string }, name?: string): void;
   saved: number;
   /** Python side: change a trait and fire `change:<name>`. */
   update<K extends keyof Traits>(name: K, value: Traits[K]): void;
@@ -22,10 +28,11 @@ export function fakeModel(initial: Partial<Traits> = {}): FakeModel {
   };
   const model: FakeModel = {
     state: {
-      columns: [], system_prompt: "", busy: false, notice: "", arena: false, vote_state: {}, leaderboard_table: {},
+      columns: [], system_prompt: "", busy: false, arena: false, vote_state: {}, leaderboard_table: {},
       batch_progress: {}, judge_state: {}, ...initial,
     },
     sent: [],
+    messages: [],
     saved: 0,
     get: (name) => model.state[name],
     set: (name, value) => void (model.state[name] = value),
@@ -39,7 +46,15 @@ export function fakeModel(initial: Partial<Traits> = {}): FakeModel {
       else if (!cb) listeners.delete(event);
       else listeners.get(event)?.delete(cb);
     },
-    send: (msg) => void model.sent.push(msg),
+    send(msg) {
+      model.messages.push(msg);
+      model.sent.push({ kind: msg.name, ...msg.args });
+    },
+    answer(outcome, name) {
+      const asked = model.messages.filter((m) => name === undefined || m.name === name).at(-1);
+      if (!asked) throw new Error(`no command ${name ?? ""} to answer`);
+      fire("msg:custom", { kind: "answer", id: asked.id, name: asked.name, ...outcome }, []);
+    },
     update(name, value) {
       model.state[name] = value;
       fire(`change:${name}`, model, value);
@@ -80,5 +95,8 @@ export function mount(initial: Partial<Traits> = {}) {
 
 export const key = (target: Element, keyName: string, init: KeyboardEventInit = {}) =>
   target.dispatchEvent(new KeyboardEvent("keydown", { key: keyName, bubbles: true, cancelable: true, ...init }));
+
+/** Let pending promise callbacks run (an answer's effects happen a few microtasks after it arrives). */
+export const settled = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
 export const frame = () => new Promise<void>((resolve) => requestAnimationFrame(() => resolve()));

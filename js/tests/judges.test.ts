@@ -29,7 +29,7 @@ describe("judge control", () => {
     expect(options).toEqual(["alpha", "beta"]);
     q("judge-run").click();
     expect(model.sent).toEqual([]);
-    expect(q("notice").textContent).toContain("Pick a column");
+    expect(q("judge-notice").textContent).toContain("Pick a column");
     input.value = " http://127.0.0.1:8081/v1 ";
     q("judge-run").click();
     input.value = "beta";

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { column, key, mount } from "./fake-model";
+import { column, key, mount, settled } from "./fake-model";
 
 afterEach(() => document.body.replaceChildren());
 
@@ -68,7 +68,7 @@ describe("render", () => {
 });
 
 describe("prompt box", () => {
-  it("Enter sends {kind: send, prompt}; Shift+Enter does not", () => {
+  it("Enter sends {kind: send, prompt}; Shift+Enter does not; the box clears once Python accepted it", async () => {
     const { model, q } = mount({ columns: [column("c1")] });
     const prompt = q("prompt") as HTMLTextAreaElement;
     prompt.value = "line one";
@@ -78,28 +78,33 @@ describe("prompt box", () => {
     const notCancelled = key(prompt, "Enter");
     expect(notCancelled).toBe(false); // no newline typed
     expect(model.sent).toEqual([{ kind: "send", prompt: "line one\nline two" }]);
+    expect(prompt.value).toBe("line one\nline two"); // not yet accepted
+    model.answer({ ok: true, result: null });
+    await settled();
     expect(prompt.value).toBe("");
   });
 
   it("an empty prompt sends nothing and shows a notice", () => {
     const { model, q } = mount({ columns: [column("c1")] });
     const prompt = q("prompt") as HTMLTextAreaElement;
-    expect(q("notice").hidden).toBe(true);
+    expect(q("prompt-notice").hidden).toBe(true);
     prompt.value = "   \n ";
     key(prompt, "Enter");
     q("send").click();
     expect(model.sent).toEqual([]);
-    expect(q("notice").hidden).toBe(false);
-    expect(q("notice").textContent).toBe("Type a prompt first");
+    expect(q("prompt-notice").hidden).toBe(false);
+    expect(q("prompt-notice").textContent).toBe("Type a prompt first");
   });
 
-  it("the Send button sends, and is disabled while busy", () => {
+  it("the Send button sends, and is disabled while busy", async () => {
     const { model, q } = mount({ columns: [column("c1")] });
     const prompt = q("prompt") as HTMLTextAreaElement;
     prompt.value = "hello";
     q("send").click();
     expect(model.sent).toEqual([{ kind: "send", prompt: "hello" }]);
     model.update("busy", true);
+    model.answer({ ok: true });
+    await settled();
     expect((q("send") as HTMLButtonElement).disabled).toBe(true);
     prompt.value = "again";
     key(prompt, "Enter");
@@ -108,13 +113,22 @@ describe("prompt box", () => {
     expect((q("send") as HTMLButtonElement).disabled).toBe(false);
   });
 
-  it("shows the notice trait", () => {
-    const { model, q } = mount();
-    model.update("notice", "cannot send while smol still answering");
-    expect(q("notice").hidden).toBe(false);
-    expect(q("notice").textContent).toContain("still answering");
-    model.update("notice", "");
-    expect(q("notice").hidden).toBe(true);
+  it("a refused prompt stays in the box with Python's reason beside it; typing clears the reason", async () => {
+    const { model, q } = mount({ columns: [column("c1")] });
+    const prompt = q("prompt") as HTMLTextAreaElement;
+    prompt.value = "too soon";
+    key(prompt, "Enter");
+    expect((q("send") as HTMLButtonElement).disabled).toBe(true); // waiting for the answer
+    key(prompt, "Enter");
+    expect(model.sent).toHaveLength(1); // no second send meanwhile
+    model.answer({ ok: false, error: "cannot send while c1 still answering" });
+    await settled();
+    expect(prompt.value).toBe("too soon");
+    expect(q("prompt-notice").textContent).toBe("cannot send while c1 still answering");
+    expect(q("notice").hidden).toBe(true); // the toolbar's line stays out of it
+    expect((q("send") as HTMLButtonElement).disabled).toBe(false);
+    prompt.dispatchEvent(new Event("input"));
+    expect(q("prompt-notice").hidden).toBe(true);
   });
 });
 
@@ -133,7 +147,7 @@ describe("toolbar and column buttons", () => {
     q("add-toggle").click();
     q("add-submit").click();
     expect(model.sent).toEqual([]);
-    expect(q("notice").textContent).toMatch(/model/i);
+    expect(q("add-notice").textContent).toMatch(/model/i);
   });
 
   it("remove sends remove_model; stop sends stop with the column id, Stop all with null", () => {
