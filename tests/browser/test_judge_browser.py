@@ -44,7 +44,7 @@ def test_judge_control_verdicts_agreement_and_source_switch(open_notebook):
         expect(bot_messages(column(page, name))).to_have_count(1, timeout=REPLY_MS)
 
     tid(root, "judge-run").click()  # nothing typed: a local notice, nothing sent
-    expect(tid(root, "notice")).to_contain_text("Pick a column")
+    expect(tid(root, "judge-notice")).to_contain_text("Pick a column")
     tid(root, "judge-input").fill("marker-judge")  # an alias, as a column would take it
     tid(root, "judge-run").click()
     rows = tid(root, "judge-verdict")

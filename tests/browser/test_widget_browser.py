@@ -285,7 +285,7 @@ def test_prompt_sent_from_python_shows_as_if_typed(open_notebook):
 
     # then the keyboard: Enter on an empty box sends nothing and says why; typing clears that notice
     box = widget(page).locator("[data-testid=prompt]")
-    notice = widget(page).locator("[data-testid=notice]")
+    notice = widget(page).locator("[data-testid=prompt-notice]")  # beside the prompt box
     box.press("Enter")
     expect(notice).to_have_text("Type a prompt first", timeout=5_000)
     expect(human_messages(left)).to_have_count(1)
