@@ -1,8 +1,9 @@
 """The kernel-side manager: columns, their histories and settings, and the turns they answer.
 
 It knows nothing about widgets. It reports through two callbacks: `on_event(msg)` for streaming events
-(turn_start, prefill, delta, turn_end, turn_error; the widget forwards them as custom messages) and `on_change()`
-when the columns' state changed (the widget re-syncs `snapshot()`). Models come from the kernel's model pool
+(turn_start, prefill, frame: the delta events of every column since the last frame, turn_end, turn_error;
+the widget forwards them as custom messages) and `on_change()` when the columns' state changed (the widget
+re-syncs `snapshot()`). Models come from the kernel's model pool
 (`engine.pool`), which shares one bot per checkpoint; decoding is the bot's business (a local model's scheduler
 batches every column's request together). Every model load and every turn runs in a worker thread, never on the
 caller's thread, so the notebook stays usable while models write.
@@ -33,7 +34,9 @@ from .events import (ColumnAdded, ColumnRemoved, ConversationCleared, Conversati
                      TurnStarted, new_conversation_id, new_turn_id)
 from .engine.progress import PrefillNews
 
-FLUSH_INTERVAL = 1 / 25  # seconds between delta messages of one column: at most 25 a second, under the 30 budget
+# Seconds between frames: each frame carries the text every column wrote since the last one, so the browser gets
+# at most 25 delta messages a second however many columns stream (Jupyter's IOPub allows 1,000 messages a second).
+FLUSH_INTERVAL = 1 / 25
 log = logging.getLogger(__name__)
 
 
@@ -591,26 +594,37 @@ class ChatManager:
             self._flusher.start()
 
     def _flush_loop(self) -> None:
-        # One thread sends every column's pending text at a fixed pace, whatever the token rate.
+        # One thread sends every column's pending text at a fixed pace, whatever the token rate: one frame a tick.
         while True:
             time.sleep(self.flush_interval)
             with self._lock:
                 active = [c for c in self.columns.values() if c.turn is not None]
-                for column in active:
-                    self._flush_column(column)
+                self._emit_frame([d for column in active for d in self._take_deltas(column)])
                 if not active:
                     self._flusher = None
                     return
 
     def _flush_column(self, column: Column) -> None:
-        turn = column.turn
-        if turn and turn.pending_reasoning and not column.removed:  # thinking comes before the answer
+        """Send one column's pending text now (its turn is ending: the text goes before turn_end)."""
+        self._emit_frame(self._take_deltas(column))
+
+    def _emit_frame(self, deltas: list[dict[str, Any]]) -> None:
+        if deltas:
+            self.on_event({"kind": "frame", "deltas": deltas})
+
+    @staticmethod
+    def _take_deltas(column: Column) -> list[dict[str, Any]]:
+        """The column's text not sent yet, as delta events (thinking first), and clear it."""
+        turn, out = column.turn, []
+        if turn is None or column.removed:
+            return out
+        if turn.pending_reasoning:  # thinking comes before the answer
             text, turn.pending_reasoning = turn.pending_reasoning, ""
-            self.on_event({"kind": "delta", "column": column.id, "turn": turn.index, "text": text,
-                           "part": "reasoning"})
-        if turn and turn.pending and not column.removed:
+            out.append({"kind": "delta", "column": column.id, "turn": turn.index, "text": text, "part": "reasoning"})
+        if turn.pending:
             text, turn.pending = turn.pending, ""
-            self.on_event({"kind": "delta", "column": column.id, "turn": turn.index, "text": text})
+            out.append({"kind": "delta", "column": column.id, "turn": turn.index, "text": text})
+        return out
 
     # ----- control ------------------------------------------------------------------------------
     def stop(self, column_id: str | None = None) -> None:

@@ -9,9 +9,13 @@ from typing import Any, Iterable, Mapping
 
 import anywidget
 import traitlets
+from ipywidgets import widget_serialization
 
 from . import commands, compare, quiet
+from .column_state import ColumnModel, ColumnSet
+from .frames import filter_frame, on_the_wire
 from .compare.blind import BlindFilter, secrets_of
+from .events import ConversationChanged
 from .manager import BusyError, ChatManager
 
 STATIC = pathlib.Path(__file__).parent / "static"
@@ -56,7 +60,8 @@ class ChatZooWidget(anywidget.AnyWidget):
     _esm = _bundle("widget.js", _UNBUILT_ESM)
     _css = _bundle("widget.css", "")
 
-    columns = traitlets.List(traitlets.Dict()).tag(sync=True)
+    # One child model per column (column_state.py): a change to one column sends that column's change alone.
+    columns = traitlets.List(traitlets.Instance(ColumnModel)).tag(sync=True, **widget_serialization)
     system_prompt = traitlets.Unicode("").tag(sync=True)
     busy = traitlets.Bool(False).tag(sync=True)
     arena = traitlets.Bool(False).tag(sync=True)
@@ -79,15 +84,16 @@ class ChatZooWidget(anywidget.AnyWidget):
         super().__init__(arena=arena, **kwargs)
         self._sync_lock = threading.RLock()
         self._blind = BlindFilter()  # every outgoing trait and message passes it (get_state, _send)
+        self._column_set = ColumnSet(self._blind.state, self._sync_lock)  # the column models pass it too
         self._common_settings = dict(settings or {})
         self._seed = seed
         self._batch: compare.BatchRun | None = None
-        self.manager = ChatManager(on_event=self.send_message, on_change=self._sync)
+        self.manager = ChatManager(on_event=self._stream_event, on_change=self._sync)
         self._arena = compare.Arena(seed) if arena else None
         self._book = compare.VoteBook(self.manager, self._arena)
         self._judges = compare.JudgeBook(self.manager, self._book)
         self._leaderboard_source: str | None = None  # the widget's switch; None: votes when any, else the judge
-        self._leaderboard_conversation: str | None = None
+        self.manager.events.subscribe(self._on_manager_event)
         self.manager.system_prompt = system_prompt or ""
         self.system_prompt = self.manager.system_prompt
         self.on_msg(self._on_front_end_message)
@@ -259,7 +265,8 @@ class ChatZooWidget(anywidget.AnyWidget):
         agree, else a tie.
 
         judge: a column's name (or arena label), or anything a column accepts: alias, path, URL of an
-            OpenAI-compatible server, ChatBOT, dict. A model is loaded once and kept for the next judging.
+            OpenAI-compatible server, ChatBOT, dict. A model loaded to judge is let go of when the run ends
+            (a column's model, or one a column also uses, is shared with it).
         template: replaces MT-Bench's prompt text; placeholders {history}, {question}, {answer_a},
             {answer_b}. The verdict format ([[A]], [[B]], [[C]]) stays.
         settings: the judge's generation settings (default greedy, max_new_tokens 512).
@@ -365,46 +372,55 @@ class ChatZooWidget(anywidget.AnyWidget):
     sweep = staticmethod(compare.sweep)
 
     def close(self) -> None:
+        """Stop every reply, batch run and judge, and let go of every model the widget holds (its columns' and its
+        judge's). Nothing reaches a closed widget: a load or a reply that ends afterwards is dropped silently."""
+        if self._batch is not None:
+            self._batch.on_update = lambda: None
         self.stop_batch()
         self._judges.close()
+        self._book.close()
         self.manager.close()
         super().close()
+        self._column_set.close()
 
     # ----- front end ----------------------------------------------------------------------------
     def _sync(self) -> None:
         with self._sync_lock:  # updates come from worker threads; keep them whole and in order
             snapshot = self.manager.snapshot()
-            self._book.observe(snapshot)
-            changed = self._update_blind(snapshot)
             shown = self._arena.display(snapshot, scrub_texts=False) if self._arena else snapshot
+            changed = self._update_blind(snapshot)  # after display: a column added just now has its label
             # while blind the rendered prompts stay here: their format names the model (compare/hidden_prompts.py)
-            self.columns = compare.hide_prompts(shown) if self._book.is_blind() else shown
+            shown = compare.hide_prompts(shown) if self._book.is_blind() else shown
+            models, history_messages, gone = self._column_set.update(shown, resend=changed)
+            self.columns = models
+            for message in history_messages:
+                self.send_message(message)
+            for model in gone:  # once `columns` no longer lists it
+                model.close()
             self.busy = self.manager.busy
             self.vote_state = self._book.state()
-            if self._book.conversation_id != self._leaderboard_conversation:  # a blind turn's verdicts may count now
-                self._leaderboard_conversation = self._book.conversation_id
-                if self._judges.judgments:
-                    self._refresh_leaderboard()
             self.judge_state = self._judge_state()
             if changed:  # revealed or blind again: unchanged traits (the leaderboard) must be sent anew
                 self.send_state([k for k in self.keys if not k.startswith("_") and k != "layout"])
+
+    def _on_manager_event(self, event: Any) -> None:
+        """The manager's announcements (see chatzoo_widget.events) that the synced state does not show by itself."""
+        if isinstance(event, ConversationChanged) and self._judges.judgments:
+            with self._sync_lock:  # a new conversation: the verdicts of the blind one before it may count now
+                self._refresh_leaderboard()
 
     def _update_blind(self, snapshot: list[dict[str, Any]]) -> bool:
         """Tell the blind filter what is secret now: the shown columns' names and models, and past ones."""
         if self._arena is None:
             return False
         conversation = self._book.conversation_id
-        rnd = self._arena.round(conversation)
-        by_id = {c["id"]: c for c in snapshot}
-        shown = [{"id": cid, "name": by_id[cid]["name"], "label": rnd.labels[cid],
-                  "secrets": secrets_of(by_id[cid], self.manager.columns.get(cid))}
-                 for cid in rnd.order if cid in by_id and cid in rnd.labels]
+        shown = self._book.presenter.blind_columns(snapshot, secrets_of)  # the labels as every view shows them
         records = self._book.votes + self._book.thumbs
         past = [r.get(k) for r in records for k in ("column", "model")]
         past += [c.get(k) for v in self._book.votes for c in v["columns"] for k in ("name", "model")]
         labels = {(v["conversation"], v["turn"]): {c["name"]: c["label"] for c in v["columns"] if c.get("label")}
                   for v in self._book.votes}
-        return self._blind.update(blind=self._arena.blind(conversation), conversation=conversation, columns=shown,
+        return self._blind.update(blind=self._book.is_blind(), conversation=conversation, columns=shown,
                                   past=[p for p in past if p], records=labels)
 
     # ----- the boundary: everything the browser receives passes the blind filter -----------------------
@@ -416,7 +432,9 @@ class ChatZooWidget(anywidget.AnyWidget):
     def _send(self, msg: dict[str, Any], buffers: Any = None) -> None:
         blind = getattr(self, "_blind", None)
         if blind is not None and msg.get("method") == "custom":
-            content = blind.message(msg.get("content"))
+            content = msg.get("content")
+            is_frame = isinstance(content, Mapping) and content.get("kind") == "frame"
+            content = filter_frame(content, blind.message) if is_frame else blind.message(content)
             if content is None:  # a delta held back whole (it may be the start of a name)
                 return
             msg = {**msg, "content": content}
@@ -463,6 +481,10 @@ class ChatZooWidget(anywidget.AnyWidget):
     def send_message(self, msg: dict[str, Any]) -> None:
         """Send a custom message to the front end (named so as not to shadow `send`)."""
         super().send(msg)
+
+    def _stream_event(self, event: dict[str, Any]) -> None:
+        """A manager event (turn_start, frame, turn_end...), as it goes to the browser (frames.py)."""
+        self.send_message(on_the_wire(event))
 
     @traitlets.observe("system_prompt")
     def _system_prompt_changed(self, change: dict[str, Any]) -> None:

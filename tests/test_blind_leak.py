@@ -138,6 +138,13 @@ def test_nothing_sent_to_the_browser_names_a_model_while_blind(wire, capfd):
     shown = exported[-1]["document"]["columns"]
     assert [c["name"] for c in shown] == sorted(c["name"] for c in shown)
     assert all(c["model"] == "" and c["settings"] == {} for c in shown)
+    # the column models, history messages, frames and a reply's fetched details all went through the filter
+    detail = command(w, "entry_detail", column=alpha, turn=0)
+    assert detail["ok"], detail["error"]
+    assert detail["result"]["rendered_prompt"] is None and detail["result"]["prompt_hidden"]
+    sent_kinds = {m["data"].get("content", {}).get("kind") for m in wire.messages()}
+    assert {"entries", "frame", "answer"} <= sent_kinds
+    assert sum(m["type"] == "comm_open" and "info" in m["data"]["state"] for m in wire.messages()) >= 5
     before_vote = wire.since()
     out, err = capfd.readouterr()
     assert not leaks(before_vote), leaks(before_vote)

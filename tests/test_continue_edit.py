@@ -7,6 +7,7 @@ import json
 import pytest
 
 from chatzoo_widget import ChatZooWidget
+from chatzoo_widget.frames import filter_frame, unpack
 from chatzoo_widget.manager import BusyError
 from chatzoo_widget.testing import ScriptedBOT, command
 
@@ -147,11 +148,12 @@ def test_arena_labels_work_and_thinking_deltas_are_scrubbed_while_blind():
             ScriptedBOT("beta", reply="beta answers")]
     w = ChatZooWidget(bots, arena=True, seed=3)
     sent = []
-    w.send_message = lambda msg: sent.append(w._blind.message(msg))  # what the browser would get
-    w.manager.on_event = w.send_message
+    w.send_message = sent.append  # then filtered as at the comm: the deltas of each frame pass the blind filter
     try:
         w.send("Hi", wait=True)
-        thought = "".join(m["text"] for m in sent if m and m.get("kind") == "delta" and m.get("part") == "reasoning")
+        shown = [filter_frame(m, w._blind.message) if m["kind"] == "frame" else w._blind.message(m) for m in sent]
+        thought = "".join(m["text"] for m in unpack([m for m in shown if m])
+                          if m.get("kind") == "delta" and m.get("part") == "reasoning")
         assert thought and "alpha" not in thought.lower()  # the name inside the thinking is scrubbed
         label = w._arena.label(w.manager.get("beta").id, w._book.conversation_id)
         record = w.vote(label, continue_with=True)

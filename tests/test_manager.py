@@ -12,13 +12,21 @@ from chatzoo_widget.testing import ScriptedBOT, wait_until
 
 
 class Recorder:
+    """The manager's events in order; a frame's deltas are unpacked (each stamped with its frame's time)."""
+
     def __init__(self):
         self.events: list[dict] = []
+        self.frames: list[dict] = []
         self.lock = threading.Lock()
 
     def __call__(self, msg):
         with self.lock:
-            self.events.append(dict(msg, at=time.monotonic()))
+            at = time.monotonic()
+            if msg["kind"] == "frame":
+                self.frames.append(dict(msg, at=at))
+                self.events.extend(dict(d, at=at) for d in msg["deltas"])
+            else:
+                self.events.append(dict(msg, at=at))
 
     def of(self, column_id, kind=None):
         return [e for e in self.events if e["column"] == column_id and (kind is None or e["kind"] == kind)]
@@ -67,8 +75,22 @@ def test_deltas_are_batched_to_at_most_30_messages_a_second(rec):
     deltas = rec.of(a.id, "delta")
     span = rec.of(a.id, "turn_end")[0]["at"] - rec.of(a.id, "turn_start")[0]["at"]
     assert span > 0.5, "the script should take a while"
-    assert len(deltas) / span <= 30
+    assert len(rec.frames) / span <= 30
     assert "".join(d["text"] for d in deltas) == a.history[-1]["content"]
+
+
+def test_one_frame_carries_every_streaming_column(rec):
+    bots = [ScriptedBOT(f"b{i}", reply=" ".join(["tok"] * 300), delay=0.002) for i in range(4)]
+    m, cols = make(rec, *bots)
+    for col in cols:
+        m.set_settings(col.id, max_new_tokens=1024)
+    m.send("flood")
+    m.wait(30)
+    # Four columns streaming at once: mostly frames with several columns' text, never more frames than ticks.
+    assert sum(len({d["column"] for d in f["deltas"]}) > 1 for f in rec.frames) > len(rec.frames) / 2
+    assert len(rec.frames) < sum(len(rec.of(c.id, "delta")) for c in cols)
+    for col in cols:
+        assert "".join(d["text"] for d in rec.of(col.id, "delta")) == col.history[-1]["content"]
 
 
 def test_multi_turn_history_reaches_the_model(rec):

@@ -12,7 +12,7 @@ from chatzoo_widget import ChatZooWidget
 from chatzoo_widget.compare import to_dataframe
 from chatzoo_widget.manager import ChatManager
 from chatzoo_widget.registry import load_bot
-from chatzoo_widget.testing import ScriptedBOT
+from chatzoo_widget.testing import ScriptedBOT, command
 
 Q = [{"role": "HUMAN", "content": "q1"}, {"role": "BOT", "content": "a1"}, {"role": "HUMAN", "content": "q2"}]
 GODEL_INSTRUCTION = "Instruction: given a dialog context, you need to response empathically."
@@ -90,11 +90,16 @@ def test_arena_keeps_rendered_prompts_in_the_kernel_until_the_vote():
     try:
         w.send("hi", wait=True)
         w._sync()
-        shown = [e for c in w.get_state()["columns"] for e in c["history"] if e["role"] == "BOT"]
-        assert shown and all(e["rendered_prompt"] is None and e["prompt_hidden"] for e in shown)
+        # what the column models sync (a reply's rendered prompt is fetched on demand, `entry_detail`)
+        shown = [e for c in w.columns for e in c.get_state()["history"]["entries"] if e["role"] == "BOT"]
+        assert shown and all(e["prompt_hidden"] and "rendered_prompt" not in e for e in shown)
+        hidden = command(w, "entry_detail", column=w.columns[0]["id"], turn=0)["result"]
+        assert hidden["rendered_prompt"] is None and hidden["prompt_hidden"]
         assert all(e.get("rendered_prompt") for e in w.entries["alpha"] if e["role"] == "BOT")  # Python sees it
         w.vote("Model A")
-        shown = [e for c in w.get_state()["columns"] for e in c["history"] if e["role"] == "BOT"]
-        assert all(e["rendered_prompt"] and not e.get("prompt_hidden") for e in shown)
+        shown = [e for c in w.columns for e in c.get_state()["history"]["entries"] if e["role"] == "BOT"]
+        assert all(e["has_prompt"] and not e.get("prompt_hidden") for e in shown)
+        revealed = command(w, "entry_detail", column=w.columns[0]["id"], turn=0)["result"]
+        assert revealed["rendered_prompt"] and not revealed.get("prompt_hidden")
     finally:
         w.close()

@@ -10,6 +10,7 @@ import pytest
 from chatzoo_widget.bots.remote import RemoteChatBOT
 from chatzoo_widget.bots.thinking import ThinkingSplitter, check_tags, split_thinking
 from chatzoo_widget.compare import VoteBook, preference_pairs, to_dataframe
+from chatzoo_widget.frames import unpack
 from chatzoo_widget.manager import ChatManager
 from chatzoo_widget.testing import ScriptedBOT, wait_until
 from test_server_support import FaultServer, chunk_json
@@ -92,7 +93,7 @@ def test_history_keeps_answer_and_reasoning_and_the_model_gets_the_answer_back()
     assert "reasoning_unfinished" not in entry
     stats = entry["stats"]
     assert stats["reasoning_tokens"] == 10 and stats["new_tokens"] == 14  # the tags count: the model wrote them
-    deltas = [e for e in events if e["kind"] == "delta"]
+    deltas = [e for e in unpack(events) if e["kind"] == "delta"]  # deltas come in frames
     thought = "".join(e["text"] for e in deltas if e.get("part") == "reasoning")
     answer = "".join(e["text"] for e in deltas if "part" not in e)
     assert thought == entry["reasoning"] and answer == entry["content"]
@@ -188,4 +189,4 @@ def test_remote_reasoning_content_is_thinking_and_the_prompt_is_the_messages_sen
         assert entry["content"] == "The answer." and entry["reasoning"] == "Let me think. More."
         assert entry["stats"]["reasoning_tokens"] == 6
         assert json.loads(entry["rendered_prompt"]) == [{"role": "user", "content": "hi"}]
-        assert any(e.get("part") == "reasoning" for e in events if e["kind"] == "delta")
+        assert any(e.get("part") == "reasoning" for e in unpack(events) if e["kind"] == "delta")

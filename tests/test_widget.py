@@ -36,8 +36,11 @@ def test_send_from_python_streams_and_lands_in_history(sent):
     assert w.columns[0]["history"][-1]["stats"]["new_tokens"] == 4
     assert w.stats["b"][0]["finish_reason"] == "stop"
     kinds = {m["kind"] for m in sent}
-    assert {"turn_start", "delta", "turn_end"} <= kinds
-    assert all({"column", "turn"} <= set(m) for m in sent)
+    assert {"turn_start", "frame", "turn_end", "entries"} <= kinds  # deltas come in frames of every column
+    deltas = [d for m in sent if m["kind"] == "frame" for d in m["deltas"]]
+    assert "".join(d["text"] for d in deltas if d["column"] == w.columns[0]["id"]) == "Reply 1 to: hello"
+    assert all({"column", "turn"} <= set(m) for m in sent if m["kind"] not in ("frame", "entries"))
+    assert not any("text" in m for m in sent if m["kind"] == "turn_end")  # the reply's entry carries it
     assert w.busy is False
 
 
@@ -115,7 +118,8 @@ def test_widget_state_is_plain_json_and_keeps_the_conversation(sent):
     w = ChatZooWidget([ScriptedBOT("a")])
     w.send("keep me", wait=True)
     state = w.get_state()
-    text = json.dumps(state["columns"])
+    assert state["columns"] == [f"IPY_MODEL_{c.model_id}" for c in w.columns]  # one child model per column
+    text = json.dumps([c.get_state() for c in w.columns])
     assert "keep me" in text and "Reply 1 to: keep me" in text
     assert state["_esm"] and "render" in str(state["_esm"])
 

@@ -18,7 +18,7 @@ def bots():
 
 def test_arena_hides_names_until_the_vote(sent):
     w = ChatZooWidget(bots(), arena=True, seed=3)
-    shown = json.dumps(w.columns)
+    shown = json.dumps([c.get_state() for c in w.columns])  # each column's model, as synced
     assert sorted(c["name"] for c in w.columns) == ["Model A", "Model B", "Model C"]
     assert all(c["blind"] and c["spec"] == [] and c["settings"] == {} for c in w.columns)
     assert "alpha" not in shown.replace("answer from alpha", "")

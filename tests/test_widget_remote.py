@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from chatzoo_widget import ChatZooWidget
-from chatzoo_widget.testing import ScriptedBOT
+from chatzoo_widget.testing import ScriptedBOT, command
 from test_server_support import LiveServer, RecordingBOT, free_port
 
 
@@ -28,10 +28,11 @@ def test_url_column_with_key_from_the_environment(monkeypatch):
         assert dead_reply["finish_reason"] == "error" and "127.0.0.1" in dead_reply["error"]
         remote = w.columns[0]
         assert {s["name"] for s in remote["spec"]} >= {"max_new_tokens", "top_k"}, "spec read from the server"
-        state = json.dumps({k: v for k, v in w.get_state().items() if k not in ("_esm", "_css")})
+        state = json.dumps([{k: v for k, v in w.get_state().items() if k not in ("_esm", "_css")},
+                            *(c.get_state() for c in w.columns)])  # the column models too
         assert "VERY-SECRET" not in state and "ZOO_TEST_KEY" not in state
         # The "+" form takes a URL too.
-        w._handle_custom_msg({"kind": "add_model", "name": "added", "model": srv.base}, [])
+        assert command(w, "add_model", name="added", model=srv.base)["ok"]
         assert w.wait(30)
         assert w.columns[-1]["name"] == "added" and w.columns[-1]["status"] == "ready"
         w.close()

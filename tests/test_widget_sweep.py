@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from chatzoo_widget import ChatZooWidget
+from chatzoo_widget.frames import unpack
 
 
 def test_an_eight_column_sweep_decodes_in_one_batch(sent, tiny_chat_dir):
@@ -31,7 +32,7 @@ def test_an_eight_column_sweep_decodes_in_one_batch(sent, tiny_chat_dir):
         assert all(s["time_to_first_token"] is not None and s["new_tokens"] > 0 for s in stats)
         assert bot.scheduler.peak_batch == 8
         # Each column streamed its own deltas (and no more than one message per flush interval).
-        columns = {m["column"] for m in sent if m.get("kind") == "delta"}
+        columns = {m["column"] for m in unpack(sent) if m.get("kind") == "delta"}
         assert len(columns) == 8
         # Seeded: the same sweep again gives the same replies, column by column.
         w.regenerate()

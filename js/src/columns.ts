@@ -3,6 +3,7 @@
 // remove, thumbs, Continue) show their errors in the column's own notice line.
 import { attempt, type Invoke } from "./commands";
 import { applyContinue, continueButton, continuedParts, editPencil, openEditor } from "./conversation";
+import { fetchOnOpen, needsDetails, withDetails, type DetailCache } from "./details";
 import { OpenState } from "./disclosure";
 import { h, setText, type Listen } from "./dom";
 import { applyThumbs, thumbButtons, thumbArgs } from "./judge";
@@ -20,6 +21,8 @@ export interface ColumnsContext {
   signal: AbortSignal;
   invoke: Invoke;
   streams: Streams;
+  /** Rendered prompts and thinking, fetched when their block is opened (absent: entries carry them inline). */
+  details?: DetailCache;
 }
 
 const fmt = (x: unknown, digits: number): string | null =>
@@ -88,13 +91,17 @@ function humanBubble(text: string, turn: number, editable = false): HTMLElement 
 }
 
 const entryThinking = (entry: HistoryEntry): ThinkingView | null =>
-  entry.reasoning || entry.reasoning_unfinished
+  entry.reasoning || entry.reasoning_unfinished || entry.has_reasoning
     ? { text: entry.reasoning ?? "", live: false, unfinished: entry.reasoning_unfinished === true,
       tokens: entry.stats?.reasoning_tokens }
     : null;
 
 interface BubbleContext {
   open: OpenState;
+  columnId: string;
+  details?: DetailCache;
+  /** The thinking this column streamed for a turn (shown while the final one is fetched). */
+  streamed?: (turn: number) => string | undefined;
   columnName: string;
   /** Position of the last HUMAN entry and of the last BOT entry (their tools: pencil, Continue). */
   lastHuman: number;
@@ -108,11 +115,18 @@ function historyBubble(entry: HistoryEntry, index: number, ctx: BubbleContext): 
   }
   const failed = entry.stats?.finish_reason === "error";
   const canContinue = index === ctx.lastBot && !failed && typeof entry.continued_with !== "string";
-  return botReply(entry.content ?? "", entry.turn, {
-    stats: entry.stats, thumbs: true, thinking: entryThinking(entry), open: ctx.open,
-    below: [promptView(entry, ctx.open), ...continuedParts(entry, ctx.columnName, ctx.open),
-      canContinue ? continueButton(entry.turn) : null],
+  const detail = ctx.details?.get(entry);
+  const shown = withDetails(entry, detail); // the prompt and thinking as far as they were fetched
+  const reply = botReply(shown.content ?? "", shown.turn, {
+    stats: shown.stats, thumbs: true, thinking: entryThinking(shown), open: ctx.open,
+    below: [promptView(shown, ctx.open), ...continuedParts(shown, ctx.columnName, ctx.open),
+      canContinue ? continueButton(shown.turn) : null],
   });
+  const { details } = ctx;
+  if (details && needsDetails(entry, detail)) {
+    fetchOnOpen(reply, () => details.load(ctx.columnId, entry), ctx.streamed?.(entry.turn));
+  }
+  return reply;
 }
 
 const lastIndex = (history: HistoryEntry[], role: HistoryEntry["role"]): number => {
@@ -248,7 +262,8 @@ class ColumnView {
     if (key !== this.historyKey) {
       this.historyKey = key;
       const ctx: BubbleContext = {
-        open: this.open, columnName: column.name, generating,
+        open: this.open, columnName: column.name, generating, columnId: column.id, details: this.ctx.details,
+        streamed: (turn) => this.ctx.streams.streamedReasoning(column.id, turn),
         lastHuman: lastIndex(history, "HUMAN"), lastBot: lastIndex(history, "BOT"),
       };
       this.keepScroll(() => this.historyEl.replaceChildren(...history.map((e, i) => historyBubble(e, i, ctx))));

@@ -3,7 +3,7 @@
 // Custom messages reach every view of a widget: each view makes its own ids, so only the view that asked acts
 // on an answer (its error shows where the user acted, a download is saved once). anywidget's experimental
 // `invoke` has the same shape, but no error channel and a host-dependent presence: this one is ours.
-import type { ExportData } from "./types";
+import type { ColumnHistory, EntryDetail, ExportData } from "./types";
 
 type NoArgs = Record<string, never>;
 
@@ -25,6 +25,9 @@ export interface CommandArgs {
   judge: { judge: string; turn?: number | null };
   stop_judge: NoArgs;
   leaderboard_source: { source: "votes" | "judge" | "both" };
+  // chatzoo_widget/column_state.py: a reply's details, and a column's whole history (after a missed message)
+  entry_detail: { column: string; turn: number };
+  column_history: { column: string };
 }
 
 export type CommandName = keyof CommandArgs;
@@ -32,6 +35,8 @@ export type CommandName = keyof CommandArgs;
 interface CommandResults {
   add_model: { name: string };
   export: ExportData;
+  entry_detail: EntryDetail;
+  column_history: ColumnHistory;
 }
 
 export type CommandResult<N extends CommandName> = N extends keyof CommandResults ? CommandResults[N] : null;

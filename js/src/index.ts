@@ -2,8 +2,10 @@
 // The contract with Python (traits, messages, data-testid) is js/README.md.
 import "./widget.css";
 import { BatchPanel } from "./batch";
+import { ColumnStore, isEntriesMessage } from "./column-models";
 import { ColumnsView } from "./columns";
 import { attempt, bindInvoke, isAnswer } from "./commands";
+import { DetailCache } from "./details";
 import { DiffView } from "./diff";
 import { h, insertLineBreak, listener } from "./dom";
 import { saveJson } from "./download";
@@ -15,12 +17,7 @@ import { noticeLine } from "./notice";
 import { PromptBox } from "./prompt";
 import { Streams } from "./stream";
 import { Toolbar } from "./toolbar";
-import type { ColumnState, InMessage, RenderProps, StreamMessage, WidgetModel } from "./types";
-
-const columnsOf = (model: WidgetModel): ColumnState[] => {
-  const value = model.get("columns");
-  return Array.isArray(value) ? value : [];
-};
+import type { InMessage, RenderProps, StreamMessage } from "./types";
 
 function render({ model, el }: RenderProps): () => void {
   // One AbortController removes every DOM listener and pending timer of this view at cleanup.
@@ -33,8 +30,12 @@ function render({ model, el }: RenderProps): () => void {
   // The notice line under the toolbar: outcomes of the toolbar's and the download's actions, in this view only.
   const { el: notice, say: notify } = noticeLine("notice");
 
+  // The columns' child models (column-models.ts): each history change arrives once, as an `entries` message.
+  const store = new ColumnStore(model, () => onColumns(), (column) => invoke("column_history", { column }));
+  const columnsOf = () => store.list();
+  const details = new DetailCache((column, turn) => invoke("entry_detail", { column, turn }));
   const streams = new Streams((id) => columns.drawStream(id));
-  const columns = new ColumnsView({ listen, signal, invoke, streams });
+  const columns = new ColumnsView({ listen, signal, invoke, streams, details });
   const toolbar = new Toolbar({
     listen, signal, invoke, notify,
     setSystemPrompt(text) {
@@ -92,7 +93,7 @@ function render({ model, el }: RenderProps): () => void {
 
   // Python -> JS
   const onVoteState = () => {
-    const list = columnsOf(model);
+    const list = columnsOf();
     const state = model.get("vote_state");
     columns.setThumbs(state?.thumbs);
     columns.setVoteState(state);
@@ -101,9 +102,9 @@ function render({ model, el }: RenderProps): () => void {
       blind: list.some((c) => c.blind === true),
     });
   };
-  const onArena = () => arenaBadge.update(Boolean(model.get("arena")), columnsOf(model));
+  const onArena = () => arenaBadge.update(Boolean(model.get("arena")), columnsOf());
   const onColumns = () => {
-    const list = columnsOf(model);
+    const list = columnsOf();
     streams.reconcile(list); // first, so a reply now in the history is not drawn twice
     columns.update(list);
     diff.update(list);
@@ -126,11 +127,12 @@ function render({ model, el }: RenderProps): () => void {
   const onSystemPrompt = () => toolbar.setSystemPrompt(model.get("system_prompt") ?? "");
   const onMessage = (msg: InMessage) => {
     if (isAnswer(msg)) return; // a command's answer: the `invoke` that made its id takes it
-    streams.handle(msg as StreamMessage, columnsOf(model));
+    if (isEntriesMessage(msg)) store.apply(msg); // redraws through the column model's change
+    else streams.handle(msg as StreamMessage, columnsOf());
   };
 
   const handlers: [string, (...args: any[]) => void][] = [
-    ["change:columns", onColumns],
+    ["change:columns", () => store.refresh()],
     ["change:busy", onBusy],
     ["change:system_prompt", onSystemPrompt],
     ["change:arena", onArena],
@@ -141,7 +143,7 @@ function render({ model, el }: RenderProps): () => void {
     ["msg:custom", onMessage],
   ];
   for (const [event, handler] of handlers) model.on(event, handler);
-  onColumns();
+  store.refresh();
   onBusy();
   onSystemPrompt();
   onLeaderboard();
@@ -151,6 +153,7 @@ function render({ model, el }: RenderProps): () => void {
   return () => {
     for (const [event, handler] of handlers) model.off(event, handler);
     controller.abort();
+    store.dispose();
     streams.dispose();
     el.replaceChildren();
   };

@@ -1,5 +1,5 @@
-// Replies in progress, kept apart from the synced `columns` trait: Python streams them as custom messages and
-// the finished reply lands in the column's history afterwards. This module decides when the streamed view
+// Replies in progress, kept apart from the columns' synced history: Python streams them as custom messages (deltas
+// in frames of every column) and the finished reply lands in the column's history afterwards. This module decides when the streamed view
 // is superseded by that history entry, so a reply is never shown twice.
 import { prefillState, type PrefillState } from "./prefill";
 import type { ColumnState, HistoryEntry, ReplyStats, StreamMessage } from "./types";
@@ -41,6 +41,8 @@ const nextFrame = (cb: () => void): (() => void) => {
 
 export class Streams {
   private entries = new Map<string, StreamEntry>();
+  /** Each column's last reply that went into the history: its turn and streamed thinking. */
+  private finished = new Map<string, { turn: number; reasoning: string }>();
   private dirty = new Set<string>();
   private cancelFrame: (() => void) | null = null;
 
@@ -51,8 +53,13 @@ export class Streams {
     return this.entries.get(columnId);
   }
 
-  /** Apply one Python -> JS message. Messages for columns not in `columns` are ignored. */
+  /** Apply one Python -> JS message (a frame: each of its deltas). Messages for columns not in `columns` are
+   * ignored. */
   handle(msg: StreamMessage, columns: ColumnState[]): void {
+    if (msg && typeof msg === "object" && msg.kind === "frame") {
+      for (const delta of Array.isArray(msg.deltas) ? msg.deltas : []) this.handle(delta, columns);
+      return;
+    }
     if (!msg || typeof msg !== "object" || typeof msg.column !== "string") return;
     const column = columns.find((c) => c.id === msg.column);
     if (!column) return;
@@ -86,7 +93,7 @@ export class Streams {
     } else {
       if (this.isSuperseded(column, turn, entry.staleBot)) {
         // The history update overtook turn_end: the reply is already on screen as a message.
-        this.entries.delete(column.id);
+        this.retire(column.id, entry);
       } else {
         entry.text = String(msg.text ?? entry.text);
         if (typeof msg.reasoning === "string") entry.reasoning = msg.reasoning;
@@ -110,16 +117,29 @@ export class Streams {
       const bot = key(botFor(column, entry.turn));
       if (bot === null) entry.staleBot = null; // the old reply is gone: the next one for this turn is ours
       else if (bot !== entry.staleBot) {
-        this.entries.delete(id);
+        this.retire(id, entry);
         this.dirty.delete(id);
       }
     }
+  }
+
+  /** The thinking a column streamed for `turn`, once its reply is in the history (shown while the final one is
+   * fetched, so an open Thinking block does not flash empty). */
+  streamedReasoning(columnId: string, turn: number): string | undefined {
+    const last = this.finished.get(columnId);
+    return last && last.turn === turn && last.reasoning ? last.reasoning : undefined;
+  }
+
+  private retire(columnId: string, entry: StreamEntry): void {
+    this.entries.delete(columnId);
+    this.finished.set(columnId, { turn: entry.turn, reasoning: entry.reasoning });
   }
 
   dispose(): void {
     this.cancelFrame?.();
     this.cancelFrame = null;
     this.entries.clear();
+    this.finished.clear();
     this.dirty.clear();
   }
 

@@ -1,4 +1,5 @@
 // Shapes of the synced state and messages described in js/README.md (the contract with Python).
+import type { WidgetManagerLike } from "./column-models";
 import type { Answer, CommandMessage } from "./commands";
 import type { Entry, Stats } from "./records";
 
@@ -13,6 +14,36 @@ export interface HistoryEntry extends Entry {
   prompt_hidden?: boolean;
   alternatives?: HistoryEntry[];
   edited?: { turn: number; prompt: string; reply: HistoryEntry | null }[];
+  /** Synced entries leave the bulky details in the kernel: the reply has a rendered prompt / thinking to fetch
+   * (`entry_detail`, details.ts) when its block is opened. */
+  has_prompt?: boolean;
+  has_reasoning?: boolean;
+}
+
+/** A column's synced history (a column model's `history` trait). */
+export interface ColumnHistory {
+  /** Bumped by every `entries` message. */
+  version: number;
+  entries: HistoryEntry[];
+}
+
+/** Python -> JS: a column's history changed; keep its first `keep` entries and append `entries`. */
+export interface EntriesMessage {
+  kind: "entries";
+  column: string;
+  version: number;
+  keep: number;
+  entries: HistoryEntry[];
+}
+
+/** What `entry_detail` answers for one reply: what its synced entry leaves out. */
+export interface EntryDetail {
+  rendered_prompt?: string | null;
+  prompt_tokens?: number | null;
+  /** Arena, while blind: the rendered prompt stays in the kernel. */
+  prompt_hidden?: boolean;
+  reasoning?: string | null;
+  reasoning_unfinished?: boolean;
 }
 
 export interface SettingSpec {
@@ -140,13 +171,18 @@ export interface BatchProgress {
 }
 
 /** Python -> JS custom messages about replies (see stream.ts). */
+export type DeltaMessage = { kind: "delta"; column: string; turn: number; text: string; part?: "reasoning" };
+
 export type StreamMessage =
   | { kind: "turn_start"; column: string; turn: number; prompt?: string }
   /** The model is reading the prompt (prefill.ts); `server`: a remote model has sent nothing yet. */
   | { kind: "prefill"; column: string; turn: number; prompt_tokens?: number | null; done?: number | null;
       server?: boolean }
-  | { kind: "delta"; column: string; turn: number; text: string; part?: "reasoning" }
-  | { kind: "turn_end"; column: string; turn: number; text: string; stats?: ReplyStats | null;
+  | DeltaMessage
+  /** The deltas of every streaming column since the last frame (one message per ~40 ms, however many columns). */
+  | { kind: "frame"; column?: undefined; deltas: DeltaMessage[] }
+  /** `text` and `reasoning` are optional: the widget sends the reply's final text in its history entry. */
+  | { kind: "turn_end"; column: string; turn: number; text?: string; stats?: ReplyStats | null;
       reasoning?: string | null; reasoning_unfinished?: boolean }
   | { kind: "turn_error"; column: string; turn: number; message: string };
 
@@ -157,11 +193,12 @@ export interface ExportData {
   document: unknown;
 }
 
-/** Python -> JS custom messages: replies streaming, and commands' answers (commands.ts). */
-export type InMessage = StreamMessage | Answer;
+/** Python -> JS custom messages: replies streaming, history changes, and commands' answers (commands.ts). */
+export type InMessage = StreamMessage | EntriesMessage | Answer;
 
 export interface Traits {
-  columns: ColumnState[];
+  /** "IPY_MODEL_<id>" references to the column models (column-models.ts); plain columns are drawn too. */
+  columns: (ColumnState | string)[];
   system_prompt: string;
   busy: boolean;
   arena: boolean;
@@ -181,6 +218,8 @@ export interface WidgetModel {
   on(event: string, callback: Callback): void;
   off(event?: string | null, callback?: Callback | null): void;
   send(content: CommandMessage, callbacks?: unknown, buffers?: unknown[]): void;
+  /** Resolves the column models' references (anywidget passes the host's widget manager). */
+  widget_manager?: WidgetManagerLike;
 }
 
 export interface RenderProps {

@@ -82,6 +82,7 @@ def test_prompt_toggle_shows_the_exact_chat_template_in_monospace(open_notebook,
     expect(prompt).to_be_hidden()  # collapsed until asked for
     toggle.click()
     expect(prompt).to_be_visible()
+    expect(prompt).not_to_have_text("Loading…")  # the rendered prompt is fetched when the block first opens
     assert prompt.evaluate("el => el.textContent") == expected
     assert "monospace" in prompt.evaluate("el => getComputedStyle(el).fontFamily").lower() or \
         prompt.evaluate("el => el.tagName") == "PRE"

@@ -26,6 +26,14 @@ def saved_state(path) -> dict:
                                            .get("state", {})).items()}
 
 
+def saved_columns(states: dict) -> list[dict]:
+    """The ChatZoo widget's columns as saved: its `columns` trait lists its column models (IPY_MODEL_<id>), each
+    saved on its own with `info` and the `history` the browser kept ({"version", "entries"})."""
+    widget = next(s for s in states.values() if "columns" in s and "busy" in s)
+    return [{**states[ref.removeprefix("IPY_MODEL_")]["info"],
+             "history": states[ref.removeprefix("IPY_MODEL_")]["history"]["entries"]} for ref in widget["columns"]]
+
+
 @pytest.mark.timeout(120, method="signal")
 def test_saved_notebook_shows_the_conversations_once_its_kernel_is_gone(open_notebook, jupyter_server, page):
     open_notebook([
@@ -44,14 +52,13 @@ def test_saved_notebook_shows_the_conversations_once_its_kernel_is_gone(open_not
     path = jupyter_server["root"] / page.notebook_path
     page.evaluate("() => { window.jupyterapp.commands.execute('docmanager:save'); }")
     deadline = time.monotonic() + 20
-    while not any("columns" in s for s in saved_state(path).values()):
+    while not any("columns" in s and "busy" in s for s in saved_state(path).values()):
         assert time.monotonic() < deadline, "the widget state was not saved into the notebook"
         time.sleep(0.2)
     text = path.read_text()
     leaked = [s for s in SECRETS if s in text]
     assert not leaked, f"saved notebook holds {leaked}"
-    state = next(s for s in saved_state(path).values() if "columns" in s)
-    histories = {c["name"]: [e["content"] for e in c["history"]] for c in state["columns"]}
+    histories = {c["name"]: [e["content"] for e in c["history"]] for c in saved_columns(saved_state(path))}
     assert histories["alpha"] == ["hello saved world", "alpha answers"], histories
     assert histories["beta"] == ["hello saved world", "beta answers"], histories
 
