@@ -4,6 +4,7 @@ rows already decoding keep decoding meanwhile."""
 from __future__ import annotations
 
 import random
+import threading
 
 import pytest
 import torch
@@ -68,7 +69,8 @@ def test_logits_after_a_chunked_read_equal_the_prompt_read_whole(arch, tiny_dirs
                                             on_prefill=lambda read, total: reads[total].append(read)))
              for n in (5, 13)]
     first[0].next_ids()
-    late = scheduler.submit(EngineRequest(prepare=lambda: _random_prompt(21, 21), gen_kwargs=dict(GREEDY, max_new_tokens=4),
+    late = scheduler.submit(EngineRequest(prepare=lambda: _random_prompt(21, 21),
+                                          gen_kwargs=dict(GREEDY, max_new_tokens=4),
                                           on_prefill=lambda read, total: reads[total].append(read)))
     for request in first + [late]:
         assert request.wait_finished().reason == "length"
@@ -184,13 +186,8 @@ def test_close_while_reading_cancels_the_request(chat_model):
 
     def on_prefill(read, total):
         reads.append(read)
-        if read == 8:
-            threading_close()
-
-    def threading_close():  # close() joins the scheduler's thread: call it from another one
-        import threading
-
-        threading.Thread(target=scheduler.close).start()
+        if read == 8:  # close() joins the scheduler's thread: call it from another one
+            threading.Thread(target=scheduler.close).start()
 
     request = scheduler.submit(EngineRequest(prepare=lambda: _random_prompt(200, 5), gen_kwargs=GREEDY,
                                              on_prefill=on_prefill))
