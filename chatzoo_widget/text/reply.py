@@ -11,14 +11,15 @@ characters, and `process(head)` is already on screen. Rules that look at a few c
 family's do) then give the same text as processing the whole reply; a rule that does not split (it keeps
 the anchor where it is) still gives the right text, only in work that grows.
 
-Stop strings are looked for in the processed text, as in the one-shot reply; a tail that may still grow into one, or
-change under `process_response` (trailing whitespace, half a marker), is held back by `visible`.
+Stop strings are looked for in the processed text, as in the one-shot reply; a tail that may still grow into one is
+held back, and so is what `visible` says may still change under `process_response` (trailing whitespace, half a
+marker the family removes).
 
 The final rule: at the end the whole reply is processed once, the old way (one-shot decode, `process_response`, cut
 at the first stop string). If that text goes on from what was shown, the rest is the last delta. If it does not
-(a `process_response` that changes text it already let through, such as a replacement longer than the window or
-one that depends on the reply's end), the deltas cannot take text back: the stream keeps what it showed, and
-`ReplyText.final` holds the processed reply.
+(a `process_response` that changes text it already let through: ChatGLM's "[[训练时间]]" -> "2023年" once its
+start has shown, a rule that depends on the reply's end), the deltas cannot take text back: the stream shows nothing
+more and keeps what it showed, and `ReplyText.final` holds the processed reply (as the old full re-decode did).
 """
 
 from __future__ import annotations
