@@ -9,7 +9,7 @@ import pytest
 
 from chatzoo_widget.compare import BatchRun, VoteBook, run_batch, sweep
 from chatzoo_widget.manager import BusyError, ChatManager
-from chatzoo_widget.testing import ScriptedBOT, wait_until
+from chatzoo_widget.testing import ScriptedBOT, command, wait_until
 
 
 def make(*bots):
@@ -113,7 +113,7 @@ def test_the_widgets_stop_button_stops_a_batch_too():
     run = w.run_batch(["p1", "p2", "p3"], wait=False)
     assert wait_until(lambda: w.batch_progress.get("total") == 3, 5)
     time.sleep(0.05)
-    w._handle_custom_msg({"kind": "stop", "column": None}, [])
+    assert command(w, "stop")["ok"]  # the Stop (all) button's command
     df = run.wait(10)
     assert set(df["status"]) == {"cancelled"} and run.progress["stopped"]
     assert w.batch_progress["stopped"] is True
