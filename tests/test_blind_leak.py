@@ -92,7 +92,8 @@ def test_nothing_sent_to_the_browser_names_a_model_while_blind(wire, capfd):
     ], arena=True, seed=7)
     assert w.wait(30)
     ids = list(w.manager.columns)
-    assert all(not cid[1:].isdigit() for cid in ids) and len({len(c) for c in ids}) == 1, ids  # opaque ids
+    # opaque ids: random, of one length, never the add order (c0, c1, ...)
+    assert len({len(c) for c in ids}) == 1 and len(ids[0]) > 8 and ids != [f"c{i}" for i in range(len(ids))], ids
 
     # send; the failing model, the failed load and the dead server all report errors
     w.send("what colour is the sky?", wait=True, timeout=60)
