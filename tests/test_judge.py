@@ -79,7 +79,8 @@ def test_a_judge_that_always_answers_A_ties_every_pair_and_has_full_position_bia
     assert first[0] == {"role": "SYSTEM", "content": first[0]["content"]} and "[[C]]" in first[0]["content"]
     assert "[User Question]\nName a fruit." in first[1]["content"]
     assert run.progress["done"] == run.progress["total"] == 3 and run.progress["running"] is False
-    assert books.judgments == records
+    pair = lambda r: (r["a"], r["b"])  # noqa: E731 - the book keeps records as pairs finish, the run in pair order
+    assert sorted(books.judgments, key=pair) == records
 
 
 def test_a_judge_that_prefers_a_marker_makes_that_column_win_every_pair():
