@@ -56,9 +56,10 @@ def _accepted(annotation: Any) -> tuple[type, ...]:
 def command(handler: Callable[..., Any]) -> Callable[..., Any]:
     """Register `handler(widget, **args)` as the command of its name (its signature lists the arguments)."""
     params = list(inspect.signature(handler).parameters.values())[1:]  # the first is the widget
+    hints = typing.get_type_hints(handler)  # annotations as types, also where they are strings (PEP 563)
     COMMANDS[handler.__name__] = Command(
         name=handler.__name__, handler=handler,
-        params={p.name: _accepted(p.annotation) for p in params},
+        params={p.name: _accepted(hints.get(p.name, p.annotation)) for p in params},
         required=frozenset(p.name for p in params if p.default is inspect.Parameter.empty),
     )
     return handler

@@ -97,3 +97,19 @@ def test_the_front_end_knows_every_command_and_no_other():
     body = re.search(r"export interface CommandArgs \{(.*?)\n\}", source, re.S).group(1)
     declared = set(re.findall(r"^\s+(\w+): ", body, re.M))
     assert declared == set(COMMANDS)
+
+
+def test_a_command_written_with_postponed_annotations_checks_its_arguments(widget, sent, monkeypatch):
+    # this module has `from __future__ import annotations`: the handler's annotations are strings here
+    from chatzoo_widget import commands
+
+    def rename_twice(w, name: str, times: int | None = None) -> str:
+        return name * (times or 2)
+
+    monkeypatch.setitem(COMMANDS, "rename_twice", None)  # removed again after the test
+    commands.command(rename_twice)
+    front_end(widget, kind="command", id="v-9", name="rename_twice", args={"name": "ab", "times": "3"})
+    front_end(widget, kind="command", id="v-10", name="rename_twice", args={"name": "ab", "times": 3})
+    bad, good = answers(sent)
+    assert bad["ok"] is False and bad["error"] == "command 'rename_twice': 'times' must be a whole number or null, not a string"
+    assert good == {"kind": "answer", "id": "v-10", "name": "rename_twice", "ok": True, "result": "ababab"}
