@@ -111,5 +111,6 @@ def test_a_command_written_with_postponed_annotations_checks_its_arguments(widge
     front_end(widget, kind="command", id="v-9", name="rename_twice", args={"name": "ab", "times": "3"})
     front_end(widget, kind="command", id="v-10", name="rename_twice", args={"name": "ab", "times": 3})
     bad, good = answers(sent)
-    assert bad["ok"] is False and bad["error"] == "command 'rename_twice': 'times' must be a whole number or null, not a string"
+    assert bad["ok"] is False
+    assert bad["error"] == "command 'rename_twice': 'times' must be a whole number or null, not a string"
     assert good == {"kind": "answer", "id": "v-10", "name": "rename_twice", "ok": True, "result": "ababab"}
