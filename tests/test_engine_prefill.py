@@ -12,19 +12,9 @@ import torch
 from chatzoo_widget.engine.prefill import PrefillGroup, check_chunk
 from chatzoo_widget.engine.request import EngineRequest
 from chatzoo_widget.engine.scheduler import Scheduler
+from chatzoo_widget.testing.tiny_models import sliding_gemma3
 
 GREEDY = dict(do_sample=False, max_new_tokens=10)
-
-
-def _tiny_gemma3():
-    """Gemma 3 with a sliding window (6) shorter than the prompts and than two chunks."""
-    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
-
-    torch.manual_seed(0)
-    config = Gemma3TextConfig(vocab_size=300, hidden_size=64, intermediate_size=128, num_hidden_layers=4,
-                              num_attention_heads=4, num_key_value_heads=1, head_dim=16, sliding_window=6,
-                              layer_types=["sliding_attention", "full_attention"] * 2)
-    return Gemma3ForCausalLM(config).eval()
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +26,7 @@ def tiny_llama_dir(tmp_path_factory):
 
 def _model(arch, tiny_dirs, tiny_llama_dir):
     if arch == "gemma3":
-        return _tiny_gemma3()
+        return sliding_gemma3()
     from chatzoo_widget.registry import load_bot
 
     folder = tiny_llama_dir if arch == "llama" else tiny_dirs[arch]

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from chatzoo_widget.engine.request import EngineRequest
+from chatzoo_widget.testing.tiny_models import sliding_gemma3
 
 PROMPTS = ["Hello, how are you today?", "The capital of France is Paris.", "我喜欢读书和写字，你呢？"]
 GREEDY = dict(do_sample=False, max_new_tokens=12)
@@ -236,18 +237,6 @@ def test_a_stopped_batch_leaves_the_scheduler_idle_and_ready(bot):
     assert streamed(bot, PROMPTS[0], **GREEDY)[0]
 
 
-def _tiny_gemma3():
-    """Gemma 3 with a sliding window shorter than the rows, so the sliding layers' masks are exercised."""
-    import torch
-    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
-
-    torch.manual_seed(0)
-    config = Gemma3TextConfig(vocab_size=300, hidden_size=64, intermediate_size=128, num_hidden_layers=4,
-                              num_attention_heads=4, num_key_value_heads=1, head_dim=16, sliding_window=6,
-                              layer_types=["sliding_attention", "full_attention"] * 2)
-    return Gemma3ForCausalLM(config).eval()
-
-
 @pytest.mark.parametrize("arch", ["chat", "firefly", "moss", "gemma3"])
 def test_every_rows_logits_equal_a_full_forward_of_that_row_alone(arch, tiny_dirs, monkeypatch):
     """Rows of different lengths join, pad and leave; at every step each row's logits are those of the model run
@@ -260,7 +249,7 @@ def test_every_rows_logits_equal_a_full_forward_of_that_row_alone(arch, tiny_dir
     from chatzoo_widget.engine.scheduler import Scheduler
 
     if arch == "gemma3":
-        model = _tiny_gemma3()
+        model = sliding_gemma3()
     else:
         from chatzoo_widget.registry import load_bot
 

@@ -230,6 +230,19 @@ BUILDERS: dict[str, Callable[..., Path]] = {
 }
 
 
+def sliding_gemma3(window: int = 6) -> Any:
+    """An in-memory Gemma 3 (seeded random weights) whose sliding window (6) is shorter than test prompts, so its
+    sliding layers' masks and caches are exercised; no tokenizer (tests feed token ids)."""
+    import torch
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    torch.manual_seed(0)
+    config = Gemma3TextConfig(vocab_size=300, hidden_size=64, intermediate_size=128, num_hidden_layers=4,
+                              num_attention_heads=4, num_key_value_heads=1, head_dim=16, sliding_window=window,
+                              layer_types=["sliding_attention", "full_attention"] * 2)
+    return Gemma3ForCausalLM(config).eval()
+
+
 def build_all(outdir: str | os.PathLike) -> dict[str, Path]:
     """Build every family's tiny model under `outdir/<family>`; returns family -> folder."""
     return {family: build(Path(outdir) / family) for family, build in BUILDERS.items()}
