@@ -203,6 +203,14 @@ def export(widget: Any) -> dict[str, Any]:
 
 
 @command
+def export_report(widget: Any) -> dict[str, Any]:
+    """The report button: the standalone HTML report, as `export("x.html")` writes it (blind while the arena is)."""
+    from .report import report_html
+
+    return {"kind": "export_report", "filename": "chatzoo-comparison.html", "html": report_html(widget)}
+
+
+@command
 def judge(widget: Any, judge: str, turn: int | None = None) -> None:
     widget.judge(judge, turn=turn, wait=False)  # progress and a failed load show in judge_state
 

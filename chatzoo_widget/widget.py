@@ -341,8 +341,14 @@ class ChatZooWidget(anywidget.AnyWidget):
         return compare.to_dataframe(self.manager, self._book, self._arena)
 
     def export(self, path: str) -> pathlib.Path:
-        """Save the comparison as JSON Lines (.jsonl), JSON (.json, reloadable with `load`) or CSV (.csv)."""
-        return compare.export(path, self.manager, self._book, self._arena, judgments=self._judges.judgments)
+        """Save the comparison as JSON Lines (.jsonl), JSON (.json, reloadable with `load`), CSV (.csv), or a
+        standalone HTML report to share (.html: opens offline in any browser; blind while the arena is)."""
+        from . import report  # the report's markdown and sanitiser load on first use
+
+        target, ext = compare.exports._target(path, compare.exports.SUPPORTED + report.EXTENSIONS)
+        if ext in report.EXTENSIONS:
+            return report.write_report(target, self)
+        return compare.export(target, self.manager, self._book, self._arena, judgments=self._judges.judgments)
 
     def preference_pairs(self, source: str = "votes", metadata: bool = False) -> list[dict[str, Any]]:
         """DPO rows {prompt, chosen, rejected} in TRL's conversational preference format, from your votes

@@ -163,12 +163,12 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _target(path: str | os.PathLike) -> tuple[pathlib.Path, str]:
+def _target(path: str | os.PathLike, supported: tuple[str, ...] = SUPPORTED) -> tuple[pathlib.Path, str]:
     path = pathlib.Path(path).expanduser()
     ext = path.suffix.lower()
-    if ext not in SUPPORTED:
+    if ext not in supported:
         raise ValueError(f"cannot export to {path.name!r}: unsupported extension {ext or '(none)'!r}; "
-                         f"supported: {', '.join(SUPPORTED)}")
+                         f"supported: {', '.join(supported)}")
     folder = path.parent
     if not folder.is_dir():
         raise FileNotFoundError(f"cannot export to {str(path)!r}: the folder {str(folder)!r} does not exist "
@@ -180,7 +180,10 @@ def _target(path: str | os.PathLike) -> tuple[pathlib.Path, str]:
 
 def _write_atomic(path: pathlib.Path, text: str) -> None:
     """Write to a temporary file beside `path`, then rename: a failed export never leaves half a file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:  # a read-only folder: say which path, not the temporary file's name
+        raise type(exc)(exc.errno, f"cannot export to {str(path)!r}: {exc.strerror} (nothing was written)") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)

@@ -3,7 +3,7 @@
 // Custom messages reach every view of a widget: each view makes its own ids, so only the view that asked acts
 // on an answer (its error shows where the user acted, a download is saved once). anywidget's experimental
 // `invoke` has the same shape, but no error channel and a host-dependent presence: this one is ours.
-import type { ColumnHistory, EntryDetail, ExportData } from "./types";
+import type { ColumnHistory, EntryDetail, ExportData, ExportReport } from "./types";
 
 type NoArgs = Record<string, never>;
 
@@ -22,6 +22,7 @@ export interface CommandArgs {
   thumb: { column: string; value: 1 | -1 | 0 | null; turn?: number | null };
   stop_batch: NoArgs;
   export: NoArgs;
+  export_report: NoArgs;
   judge: { judge: string; turn?: number | null };
   stop_judge: NoArgs;
   leaderboard_source: { source: "votes" | "judge" | "both" };
@@ -35,6 +36,7 @@ export type CommandName = keyof CommandArgs;
 interface CommandResults {
   add_model: { name: string };
   export: ExportData;
+  export_report: ExportReport;
   entry_detail: EntryDetail;
   column_history: ColumnHistory;
 }

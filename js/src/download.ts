@@ -1,20 +1,19 @@
-// The download button: ask Python for the comparison (the `export` command), then save the answer's document as
-// a JSON file in the browser (a Blob, an object URL and a temporary <a download>: no network).
+// The download buttons: ask Python for the comparison (the `export` command: JSON; `export_report`: the standalone
+// HTML report), then save the answer as a file in the browser (a Blob, an object URL and a temporary
+// <a download>: no network).
 
 export const DEFAULT_FILENAME = "chatzoo-comparison.json";
+export const DEFAULT_REPORT_FILENAME = "chatzoo-comparison.html";
 
-/** A plain file name ending in .json (no folders, no control or reserved characters). */
-export function safeFilename(name: unknown): string {
+/** A plain file name ending in `ext` (no folders, no control or reserved characters). */
+export function safeFilename(name: unknown, ext = ".json", fallback = DEFAULT_FILENAME): string {
   let base = typeof name === "string" ? name.split(/[\\/]/).pop()!.trim() : "";
   base = base.replace(/[\u0000-\u001f\u007f<>:"|?*]+/g, "_").replace(/^\.+/, "");
-  if (!base) return DEFAULT_FILENAME;
-  return /\.json$/i.test(base) ? base : `${base}.json`;
+  if (!base) return fallback;
+  return base.toLowerCase().endsWith(ext) ? base : `${base}${ext}`;
 }
 
-/** Save `document` as pretty-printed JSON under `filename`. Returns the name used. */
-export function saveJson(filename: unknown, document_: unknown): string {
-  const name = safeFilename(filename);
-  const blob = new Blob([JSON.stringify(document_ ?? null, null, 2)], { type: "application/json" });
+function saveBlob(name: string, blob: Blob): string {
   const url = URL.createObjectURL(blob);
   const a = document.createElement("a");
   a.href = url;
@@ -30,4 +29,16 @@ export function saveJson(filename: unknown, document_: unknown): string {
     setTimeout(() => URL.revokeObjectURL(url), 10_000);
   }
   return name;
+}
+
+/** Save `document` as pretty-printed JSON under `filename`. Returns the name used. */
+export function saveJson(filename: unknown, document_: unknown): string {
+  const blob = new Blob([JSON.stringify(document_ ?? null, null, 2)], { type: "application/json" });
+  return saveBlob(safeFilename(filename), blob);
+}
+
+/** Save the report's HTML under `filename` (.html). It is never put into this page: it is only a file. */
+export function saveHtml(filename: unknown, html: unknown): string {
+  const blob = new Blob([typeof html === "string" ? html : ""], { type: "text/html" });
+  return saveBlob(safeFilename(filename, ".html", DEFAULT_REPORT_FILENAME), blob);
 }

@@ -8,7 +8,7 @@ import { attempt, bindInvoke, isAnswer } from "./commands";
 import { DetailCache } from "./details";
 import { DiffView } from "./diff";
 import { h, insertLineBreak, listener } from "./dom";
-import { saveJson } from "./download";
+import { saveHtml, saveJson } from "./download";
 import { ArenaBadge, VoteBar } from "./judge";
 import { JudgePanel, SourceSwitch } from "./judges";
 import { LeaderboardPanel } from "./leaderboard";
@@ -62,7 +62,19 @@ function render({ model, el }: RenderProps): () => void {
     download.disabled = false;
     if (outcome.ok) saveJson(outcome.result.filename, outcome.result.document);
   });
-  const compareRow = h("div", { class: "cz-compare-row" }, arenaBadge.el, diff.controls, h("span", { class: "cz-spacer" }), download);
+  // The standalone report (chatzoo_widget/report): the same file as `w.export("x.html")`, blind while the arena is.
+  const report = h("button", {
+    type: "button", class: "cz-button", testid: "download-report", text: "Download report",
+    title: "Download a standalone HTML report of the comparison, to share (opens offline in any browser)",
+  });
+  listen(report, "click", async () => {
+    if (report.disabled) return;
+    report.disabled = true;
+    const outcome = await attempt(invoke("export_report", {}), notify);
+    report.disabled = false;
+    if (outcome.ok) saveHtml(outcome.result.filename, outcome.result.html);
+  });
+  const compareRow = h("div", { class: "cz-compare-row" }, arenaBadge.el, diff.controls, h("span", { class: "cz-spacer" }), download, report);
   const batch = new BatchPanel({ listen, invoke });
   const voteBar = new VoteBar({ listen, invoke });
   const leaderboard = new LeaderboardPanel();

@@ -193,6 +193,13 @@ export interface ExportData {
   document: unknown;
 }
 
+/** The result of the `export_report` command (the report button): save `html` under `filename`. */
+export interface ExportReport {
+  kind: "export_report";
+  filename?: string;
+  html: string;
+}
+
 /** Python -> JS custom messages: replies streaming, history changes, and commands' answers (commands.ts). */
 export type InMessage = StreamMessage | EntriesMessage | Answer;
 
