@@ -552,6 +552,10 @@ class ChatManager:
             entry["reasoning"] = split.reasoning
             if split.unfinished:
                 entry["reasoning_unfinished"] = True
+        if stats.tokens is not None:  # logprobs on (records.TokenLogprob)
+            entry["tokens"] = list(stats.tokens)
+        if stats.logprobs_unavailable:
+            entry["logprobs_unavailable"] = stats.logprobs_unavailable
         return entry
 
     def _finish(self, column: Column, turn: Turn, stats: ReplyStats) -> None:

@@ -24,8 +24,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from ..records import Stats
-from .settings import GENERATION_SETTINGS, SettingsSpec
+from .settings import GENERATION_SETTINGS, SettingsSpec, logprobs_wanted
 from .text import cut_at_stop
+from .token_logprobs import reply_logprob_stats
 
 log = logging.getLogger(__name__)
 Message = Mapping[str, str]
@@ -70,6 +71,13 @@ class ReplyStats:
     batched: bool | None = None  # decoded in the model's shared batch (False: ran alone; None: not a local model)
     error: str | None = None
     reasoning_tokens: int = 0  # of new_tokens, those spent thinking (<think>...</think> or reasoning_content)
+    mean_logprob: float | None = None  # mean log-probability per generated token, when logprobs were on
+    perplexity: float | None = None  # exp(-mean_logprob)
+    #: with logprobs on: each generated token ({token, logprob, bytes, id, top_logprobs}, see token_logprobs.py),
+    #: growing while the reply streams; None when logprobs were off. Kept out of to_dict(): the entry keeps it.
+    tokens: list[dict[str, Any]] | None = field(default=None, repr=False)
+    #: with logprobs on but none to be had (a server that returns none, beam search): why. Not in to_dict().
+    logprobs_unavailable: str | None = field(default=None, repr=False)
     #: the exact text the model received (template or prompt rule applied, special tokens spelled out); for a
     #: remote model the OpenAI messages sent, as JSON. Kept out of to_dict(): it is long, and has its own place.
     rendered_prompt: str | None = field(default=None, repr=False)
@@ -80,8 +88,8 @@ class ReplyStats:
     def to_dict(self) -> Stats:
         """The reply's `records.Stats` (`w.stats`, a history entry's `stats`): every field but the two above."""
         out = asdict(self)
-        out.pop("rendered_prompt")
-        out.pop("prefill_done")
+        for name in ("rendered_prompt", "prefill_done", "tokens", "logprobs_unavailable"):
+            out.pop(name)
         return out  # type: ignore[return-value] - tests/test_records.py checks its keys are the record's
 
 
@@ -320,6 +328,16 @@ class ChatBOT:
             raise
         finally:
             clock.finish()
+            self._logprob_stats(request)
+
+    def _logprob_stats(self, request: "GenerationRequest") -> None:
+        """Mean log-probability and perplexity of a reply with logprobs on, or why it has none."""
+        stats = request.stats
+        if stats.tokens:
+            stats.mean_logprob, stats.perplexity = reply_logprob_stats(stats.tokens)
+        elif logprobs_wanted(request.control) is not None and stats.tokens is None \
+                and stats.logprobs_unavailable is None and stats.finish_reason != "error":
+            stats.logprobs_unavailable = f"{self.name} reports no token probabilities"
 
     def stream_generate(self, request: "GenerationRequest") -> Iterator[str]:
         """Run the classic pipeline once and yield the reply as one chunk. Streaming bots override this."""

@@ -78,6 +78,13 @@ class Setting:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+def logprobs_wanted(control: Mapping[str, Any]) -> int | None:
+    """How many alternatives a reply keeps per token (0: the token alone), or None when logprobs are off."""
+    if not control.get("logprobs"):
+        return None
+    return int(control.get("top_logprobs") or 0)
+
+
 def _fmt(x: float | None) -> str:
     if x is None:
         return "unbounded"
@@ -156,11 +163,19 @@ REPETITION_PENALTY = Setting("repetition_penalty", "float", 1.0, 1.0, 2.0, 0.01,
 NUM_BEAMS = Setting("num_beams", "int", 1, 1, 8, 1, "Beam search width (1 = no beam search)")
 DO_SAMPLE = Setting("do_sample", "bool", True, description="Sample (true) or pick the likeliest token (false)")
 SEED = Setting("seed", "int", -1, -1, 2**31 - 1, 1, "Random seed for sampling (-1 = random)", target="control")
+#: Token probabilities (issue 21): pipeline controls, not generate() kwargs. `top_logprobs` is read only while
+#: `logprobs` is on (a slider left at 5 never makes a send fail); its range is OpenAI's.
+LOGPROBS = Setting("logprobs", "bool", False, description="Keep each generated token's log-probability",
+                   target="control")
+MAX_TOP_LOGPROBS = 20
+TOP_LOGPROBS = Setting("top_logprobs", "int", 0, 0, MAX_TOP_LOGPROBS, 1,
+                       "Likeliest alternatives kept per token, with their log-probabilities (needs logprobs)",
+                       target="control")
 SYSTEM_PROMPT = Setting(
     "system_prompt", "str", "", description="System prompt put before the conversation", target="prompt", multiline=True
 )
 
 GENERATION_SETTINGS = SettingsSpec.of(
-    [MAX_NEW_TOKENS, TEMPERATURE, TOP_P, TOP_K, REPETITION_PENALTY, NUM_BEAMS, DO_SAMPLE, SEED]
+    [MAX_NEW_TOKENS, TEMPERATURE, TOP_P, TOP_K, REPETITION_PENALTY, NUM_BEAMS, DO_SAMPLE, SEED, LOGPROBS, TOP_LOGPROBS]
 )
 """The common settings every local bot knows; families add SYSTEM_PROMPT or their own."""

@@ -24,6 +24,7 @@ from transformers import (
     AutoModelForCausalLM,
     AutoModelForSeq2SeqLM,
     AutoTokenizer,
+    LogitsProcessorList,
     StoppingCriteria,
     StoppingCriteriaList,
 )
@@ -31,12 +32,14 @@ from transformers.generation.streamers import BaseStreamer
 
 from ..engine.prefill import DEFAULT_PREFILL_CHUNK, check_chunk
 from ..engine.request import EngineRequest, Finished
+from ..engine.sampling import ScoreRecorder
 from ..engine.scheduler import DEFAULT_MAX_BATCH, Scheduler
 from ..engine.seeding import seeded
 from ..text.reply import ReplyDecoder
 from .base import ChatBOT, GenerationRequest
-from .settings import GENERATION_SETTINGS
+from .settings import GENERATION_SETTINGS, logprobs_wanted
 from .text import partial_marker_length
+from .token_logprobs import ReplyTokens, TokenTexts
 
 DTYPES: dict[str, Any] = {
     "auto": "auto",
@@ -68,9 +71,10 @@ class TokenQueueStreamer(BaseStreamer):
     skipped. Ids are converted to Python ints here, in the generating thread, so the reader never touches torch.
     """
 
-    def __init__(self, out: "queue.SimpleQueue[Any]"):
+    def __init__(self, out: "queue.SimpleQueue[Any]", on_token: Any = None):
         self.out = out
         self.skip_first = True
+        self.on_token = on_token  # told each id before it is queued (a ScoreRecorder scores the pick)
 
     def put(self, value: torch.Tensor) -> None:
         if self.skip_first:
@@ -78,6 +82,9 @@ class TokenQueueStreamer(BaseStreamer):
             return
         ids = value.reshape(-1).tolist()
         if ids:
+            if self.on_token is not None:
+                for token in ids:
+                    self.on_token(token)
             self.out.put(ids)
 
     def end(self) -> None:
@@ -628,10 +635,11 @@ class TransformersChatBOT(ChatBOT):
             request.stats.batched = True
             job = EngineRequest(prepare=lambda: self.fit_prompt(request, max_new_tokens)["input_ids"],
                                 gen_kwargs=gen_kwargs, seed=seed, stop_event=request.stop_event,
-                                on_prefill=request.report_prefill)
+                                on_prefill=request.report_prefill, logprobs=logprobs_wanted(request.control))
             self.scheduler.max_batch = self.max_batch
             self.scheduler.submit(job)
-            yield from self._stream_tokens(request, job.next_ids, job.wait_finished)
+            yield from self._stream_tokens(request, job.next_ids, job.wait_finished,
+                                           self._reply_tokens(request, job.scores, gen_kwargs))
         else:
             request.stats.batched = False
             yield from self._stream_alone(request, gen_kwargs, max_new_tokens, seed)
@@ -642,8 +650,22 @@ class TransformersChatBOT(ChatBOT):
         return ReplyDecoder(self.tokenizer, process=self.process_response,
                             visible=lambda text: self.visible_text(text, stops), stops=stops)
 
-    def _stream_tokens(self, request: GenerationRequest, next_ids: Any, finished: Any) -> Iterator[str]:
-        """Decode the ids as they arrive into text deltas; the end sets the finish reason (or raises its error)."""
+    def _reply_tokens(self, request: GenerationRequest, scores: list[Any],
+                      gen_kwargs: dict[str, Any]) -> ReplyTokens | None:
+        """With logprobs on: the reply's token entries, filled from `scores` as ids arrive (`stats.tokens`)."""
+        if logprobs_wanted(request.control) is None:
+            return None
+        texts = getattr(self, "_token_texts", None)
+        if texts is None or texts.tokenizer is not self.tokenizer:
+            texts = self._token_texts = TokenTexts(self.tokenizer)
+        tokens = ReplyTokens(texts, scores, self.eos_token_ids(gen_kwargs))
+        request.stats.tokens = tokens.tokens
+        return tokens
+
+    def _stream_tokens(self, request: GenerationRequest, next_ids: Any, finished: Any,
+                       tokens: ReplyTokens | None = None) -> Iterator[str]:
+        """Decode the ids as they arrive into text deltas; the end sets the finish reason (or raises its error).
+        `tokens` (logprobs on) takes each id's scores before its text is yielded."""
         stats, clock = request.stats, request.clock
         decoder = self.reply_decoder(request.stop)
         ended = stopped = False
@@ -653,6 +675,8 @@ class TransformersChatBOT(ChatBOT):
                 if not batch:
                     continue
                 clock.tokens(len(batch))
+                if tokens is not None:
+                    tokens.update(batch)
                 delta = decoder.push(batch)
                 if decoder.stop is not None:  # the row leaves the batch at its next step
                     stopped = request.hit_stop = True
@@ -665,6 +689,8 @@ class TransformersChatBOT(ChatBOT):
                 request.stop_event.set()  # for it to leave, so nothing of this request runs afterwards
                 finished()
         end = finished()
+        if tokens is not None:
+            tokens.finish()
         if end.reason == "error" and not stopped:
             raise end.error
         stats.finish_reason = "stop" if stopped or end.reason == "cancelled" else end.reason
@@ -681,8 +707,15 @@ class TransformersChatBOT(ChatBOT):
         streaming = int(gen_kwargs.get("num_beams", 1) or 1) == 1  # transformers cannot stream beam search
         criteria = list(gen_kwargs.pop("stopping_criteria", None) or [])
         gen_kwargs["stopping_criteria"] = StoppingCriteriaList([*criteria, StopOnEvent(stop_event)])
+        top = logprobs_wanted(request.control)
+        recorder = ScoreRecorder(top) if top is not None and streaming else None
+        if recorder is not None:  # generate runs it after its processors, before its warpers (engine/sampling.py)
+            gen_kwargs["logits_processor"] = LogitsProcessorList([*(gen_kwargs.get("logits_processor") or []),
+                                                                  recorder])
+        elif top is not None:
+            request.stats.logprobs_unavailable = "beam search (num_beams > 1) reports no token probabilities"
         if streaming:
-            gen_kwargs["streamer"] = TokenQueueStreamer(tokens)
+            gen_kwargs["streamer"] = TokenQueueStreamer(tokens, recorder.chosen if recorder else None)
         box: dict[str, Any] = {}
 
         def work() -> None:
@@ -729,8 +762,11 @@ class TransformersChatBOT(ChatBOT):
 
         worker = threading.Thread(target=work, name=f"chatzoo-generate-{self.name}", daemon=True)
         worker.start()
+        reply_tokens = self._reply_tokens(request, recorder.scores, gen_kwargs) if recorder else None
         try:
-            yield from self._stream_tokens(request, next_ids, finished)
+            yield from self._stream_tokens(request, next_ids, finished, reply_tokens)
+            if recorder is not None and not recorder.scores and box.get("new_ids"):
+                request.stats.logprobs_unavailable = f"{self.name}'s generate runs no logits processors to score"
         finally:
             if worker.is_alive():  # the consumer left early: stop generating and free the model
                 stop_event.set()

@@ -32,6 +32,9 @@ class EngineRequest:
     seed: a seed for this request's own random generator (None: an unpredictable one).
     on_prefill: called in the scheduler's thread as the prompt is read, with (prompt tokens read, prompt tokens):
         once before the first chunk and after each chunk (see prefill.py); keep it quick, it holds the model.
+    logprobs: None (the default) or how many likeliest alternatives to keep per generated token (0: the token's own
+        log-probability only). The scores land in `scores`, one per generated id, before the id is sent, so a reader
+        that has received n ids can read `scores[:n]`.
     """
 
     prepare: Callable[[], Any]
@@ -40,11 +43,13 @@ class EngineRequest:
     stop_event: threading.Event = field(default_factory=threading.Event)
     channel: "queue.SimpleQueue[Any]" = field(default_factory=queue.SimpleQueue)
     on_prefill: Callable[[int, int], None] | None = None
+    logprobs: int | None = None
     # Set by the scheduler:
     prompt_ids: list[int] = field(default_factory=list)
     generated: list[int] = field(default_factory=list)
     prefilled: int = 0  # prompt tokens read so far
     state: Any = None  # the scheduler's per-request decoding state (processors, generator, limits)
+    scores: list[Any] = field(default_factory=list)  # sampling.TokenScores per generated id, when logprobs is set
 
     def report_prefill(self, read: int) -> None:
         """Tell `on_prefill` how many prompt tokens are read (a failing callback is logged, never raised)."""

@@ -29,7 +29,7 @@ import torch
 from .batch_state import BatchState, plain_cache
 from .prefill import DEFAULT_PREFILL_CHUNK, PrefillGroup, check_chunk
 from .request import EngineRequest, Finished
-from .sampling import pick_tokens, row_decoding
+from .sampling import pick_tokens, pick_tokens_scored, row_decoding
 from .small_rows import runs_on_cpu, use_few_rows_path
 
 log = logging.getLogger(__name__)
@@ -309,8 +309,13 @@ class Scheduler:
         self._pick(list(self._rows), logits, offset=0)
 
     def _pick(self, requests: list[EngineRequest], logits: torch.Tensor, offset: int) -> None:
-        """Choose each row's next token, send it, and let finished rows leave the batch."""
-        picks = pick_tokens([r.state for r in requests], logits, [r.prompt_ids + r.generated for r in requests])
+        """Choose each row's next token (scored for the rows that asked), send it, and let finished rows leave."""
+        states, seen = [r.state for r in requests], [r.prompt_ids + r.generated for r in requests]
+        top = [r.logprobs for r in requests]
+        if any(k is not None for k in top):
+            picks, scored = pick_tokens_scored(states, logits, seen, top)
+        else:  # nobody asked: not a tensor op more than before
+            picks, scored = pick_tokens(states, logits, seen), None
         leaving: set[int] = set()
         for i, (request, token) in enumerate(zip(requests, picks)):
             if isinstance(token, BaseException):  # this row's settings failed: it ends, the others go on
@@ -318,6 +323,8 @@ class Scheduler:
                 leaving.add(offset + i)
                 continue
             request.generated.append(token)
+            if scored is not None and scored[i] is not None:
+                request.scores.append(scored[i])  # before the id is sent: a reader of n ids finds n scores
             request.channel.put([token])
             if token in request.state.eos:
                 self._end(request, "stop")

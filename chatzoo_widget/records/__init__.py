@@ -39,6 +39,28 @@ class Stats(TypedDict, total=False):
     batched: Annotated[bool | None, "decoded in the model's shared batch (null: not a local model)"]
     error: str | None
     reasoning_tokens: Annotated[int | None, "of new_tokens, those spent thinking"]
+    mean_logprob: Annotated[float | None, "mean log-probability per generated token (logprobs on)"]
+    perplexity: Annotated[float | None, "exp(-mean_logprob)"]
+
+
+class TokenAlternative(TypedDict):
+    """One of the likeliest tokens at a position of a reply (OpenAI's TopLogprob, plus the id)."""
+
+    token: Annotated[str, "the token's text (an incomplete UTF-8 character shows as U+FFFD)"]
+    logprob: Annotated[float, "natural log of its probability (see the README: after repetition penalty, before "
+                              "temperature, top-k and top-p)"]
+    bytes: Annotated[list[int] | None, "the token's own UTF-8 bytes"]
+    id: NotRequired[Annotated[int, "the token id in the column's vocabulary (local columns)"]]
+
+
+class TokenLogprob(TypedDict):
+    """One generated token of a reply with logprobs on (OpenAI's ChatCompletionTokenLogprob, plus the id)."""
+
+    token: str
+    logprob: float
+    bytes: list[int] | None
+    id: NotRequired[int]
+    top_logprobs: Annotated[list[TokenAlternative], "the likeliest tokens at this position, best first"]
 
 
 class Entry(TypedDict):
@@ -56,6 +78,9 @@ class Entry(TypedDict):
     continued_with: NotRequired[Annotated[
         str | None, "the column whose reply the conversation continued with; `alternatives[0]` is this column's own"]]
     alternatives: NotRequired[list["Entry"]]
+    tokens: NotRequired[Annotated[list[TokenLogprob], "BOT entries with logprobs on: each generated token"]]
+    logprobs_unavailable: NotRequired[Annotated[
+        str, "logprobs were on but the model gave none (a server that returns none): why"]]
     edited: NotRequired[Annotated[list["EditedTurn"], "HUMAN entries: the turns this prompt replaced by an edit"]]
 
 
@@ -261,7 +286,7 @@ class JudgedBatchRow(BatchRow):
 
 
 #: every record type, in the order `js/src/records.ts` declares them
-RECORDS: tuple[type, ...] = (Stats, Entry, EditedTurn, Message, ReplyRecord, Vote, Thumb, Judgment, Manifest,
+RECORDS: tuple[type, ...] = (Stats, TokenAlternative, TokenLogprob, Entry, EditedTurn, Message, ReplyRecord, Vote, Thumb, Judgment, Manifest,
                              SavedColumn, ComparisonDocument, TableRow, BatchRow, JudgedBatchRow)
 
 #: what the loader fills in for optional fields missing from a file
@@ -290,6 +315,7 @@ def with_defaults(record: type, value: Mapping[str, Any]) -> dict[str, Any]:
 __all__ = [
     "BATCH_COLUMNS", "FORMAT", "JUDGED_BATCH_COLUMNS", "LOAD_DEFAULTS", "RECORDS", "TABLE_COLUMNS", "TABLE_STATS",
     "VERSION", "BatchRow", "ComparisonDocument", "EditedTurn", "Entry", "JudgedBatchRow", "Judgment", "Manifest",
-    "Message", "ReplyRecord", "SavedColumn", "Stats", "TableRow", "Thumb", "Vote", "check", "fields", "required",
+    "Message", "ReplyRecord", "SavedColumn", "Stats", "TableRow", "Thumb", "TokenAlternative", "TokenLogprob",
+    "Vote", "check", "fields", "required",
     "typescript", "with_defaults",
 ]

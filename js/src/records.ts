@@ -20,6 +20,32 @@ export interface Stats {
   error?: string | null;
   /** of new_tokens, those spent thinking */
   reasoning_tokens?: number | null;
+  /** mean log-probability per generated token (logprobs on) */
+  mean_logprob?: number | null;
+  /** exp(-mean_logprob) */
+  perplexity?: number | null;
+}
+
+/** One of the likeliest tokens at a position of a reply (OpenAI's TopLogprob, plus the id). */
+export interface TokenAlternative {
+  /** the token's text (an incomplete UTF-8 character shows as U+FFFD) */
+  token: string;
+  /** natural log of its probability (see the README: after repetition penalty, before temperature, top-k and top-p) */
+  logprob: number;
+  /** the token's own UTF-8 bytes */
+  bytes: number[] | null;
+  /** the token id in the column's vocabulary (local columns) */
+  id?: number;
+}
+
+/** One generated token of a reply with logprobs on (OpenAI's ChatCompletionTokenLogprob, plus the id). */
+export interface TokenLogprob {
+  token: string;
+  logprob: number;
+  bytes: number[] | null;
+  id?: number;
+  /** the likeliest tokens at this position, best first */
+  top_logprobs: TokenAlternative[];
 }
 
 /** One entry of a column's history (`w.history`, `w.entries`): a prompt (HUMAN) or a reply (BOT). */
@@ -40,6 +66,10 @@ export interface Entry {
   /** the column whose reply the conversation continued with; `alternatives[0]` is this column's own */
   continued_with?: string | null;
   alternatives?: Entry[];
+  /** BOT entries with logprobs on: each generated token */
+  tokens?: TokenLogprob[];
+  /** logprobs were on but the model gave none (a server that returns none): why */
+  logprobs_unavailable?: string;
   /** HUMAN entries: the turns this prompt replaced by an edit */
   edited?: EditedTurn[];
 }
