@@ -302,6 +302,18 @@ class ChatZooWidget(anywidget.AnyWidget):
         `chatzoo_widget.compare.agreement`); `judge` keeps one judge's verdicts."""
         return compare.agreement(self._book.votes, self._judges.judgments, judge=judge)
 
+    def summary(self, results: "pandas.DataFrame | None" = None,  # noqa: F821
+                **options: Any) -> "compare.stats.Summary":
+        """Statistics of the last batch run (or `results`, a frame of the same shape) and of the votes and judge
+        verdicts: per column pass rate (Wilson) and mean score (bootstrap over prompts); per pair McNemar's
+        exact test, a paired bootstrap, sign tests on votes/verdicts, Holm-corrected, with a plain verdict.
+        Options go to `chatzoo_widget.compare.stats.summary` (correction="bh", alpha, level, rounds, seed).
+        Unpacks as `columns, pairs = w.summary()`."""
+        if results is None and self._batch is not None:
+            results = self._batch.result
+        return compare.stats.summary(results, votes=self._book.votes, judgments=self._judges.judgments,
+                                     **{"seed": self._seed if self._seed is not None else 0, **options})
+
     def run_batch(self, prompts: Iterable[str | Iterable[str]], *, wait: bool = True, fresh_history: bool = True,
                   timeout: float | None = None, samples: int = 1, judge: Any = None,
                   judge_template: str | None = None) -> "pandas.DataFrame | compare.BatchRun":  # noqa: F821

@@ -19,6 +19,7 @@ from .manifest import hub_revision, manifest, manifests, versions
 from .exports import (FORMAT, VERSION, comparison_document, export, export_preference_pairs, load,
                       preference_pairs, restore, to_dataframe, validate)
 from .votes import BAD, TIE, VoteBook
+from . import stats  # summary, prompts_needed: see chatzoo_widget.compare.stats
 
 __all__ = [
     "Arena", "ArenaRound", "BAD", "BatchRun", "FORMAT", "JudgeBook", "JudgeRun", "MT_BENCH_SYSTEM",
