@@ -64,7 +64,8 @@ def test_settings_reach_the_server_bot(srv):
     assert bot.chat(HUMAN("hi"), system_prompt="be kind", top_k=5, num_beams=2, do_sample=False, seed=11,
                     temperature=0.0, max_new_tokens=30) == "Reply 1 to: hi"
     run = srv.state.bot.runs[-1]
-    assert run.prompt_kwargs == {"system_prompt": "be kind"} and run.control == {"seed": 11}
+    assert run.prompt_kwargs == {"system_prompt": "be kind"}
+    assert run.control == {"seed": 11, "logprobs": False, "top_logprobs": 0}  # logprobs: off by default
     assert run.gen_kwargs == {"max_new_tokens": 30, "temperature": 0.0, "top_p": 0.9, "top_k": 5,
                               "repetition_penalty": 1.0, "num_beams": 2, "do_sample": False}
     # settings left at their defaults are not sent, so the server's own defaults apply

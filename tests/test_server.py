@@ -151,7 +151,8 @@ def test_roles_system_prompt_and_settings_reach_generate(srv):
     run = bot.runs[n]
     assert run.query == [{"role": "HUMAN", "content": "q1"}, {"role": "BOT", "content": "a1"},
                          {"role": "HUMAN", "content": "q2"}]
-    assert run.prompt_kwargs == {"system_prompt": "be brief"} and run.control == {"seed": 7}
+    assert run.prompt_kwargs == {"system_prompt": "be brief"}
+    assert run.control == {"seed": 7, "logprobs": False, "top_logprobs": 0}  # logprobs: off by default
     assert run.gen_kwargs == {"max_new_tokens": 20, "temperature": 0.0, "top_p": 0.5, "top_k": 3,
                               "repetition_penalty": 1.5, "num_beams": 2, "do_sample": False}
 

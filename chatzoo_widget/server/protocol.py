@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, 
 from ..wire import ErrorBody, ErrorInfo, FinishReason, error_body
 
 __all__ = ["APIError", "ErrorBody", "ErrorInfo", "error_body", "ChatMessage", "TextPart", "StreamOptions",
-           "ChatCompletionRequest", "Usage", "AssistantMessage", "Choice", "ChatCompletionResponse", "Delta",
+           "ChatCompletionRequest", "Usage", "TopLogprob", "TokenLogprob", "ChoiceLogprobs", "AssistantMessage",
+           "Choice", "ChatCompletionResponse", "Delta",
            "ChunkChoice", "ChatCompletionChunk", "ModelCard", "ModelList", "Health", "from_validation_error",
            "UNSUPPORTED_FIELDS", "MAX_STOP_STRINGS"]
 
@@ -160,10 +161,29 @@ class AssistantMessage(BaseModel):
     refusal: None = None
 
 
+class TopLogprob(BaseModel):
+    token: str
+    logprob: float
+    bytes: list[int] | None
+
+
+class TokenLogprob(TopLogprob):
+    """OpenAI's ChatCompletionTokenLogprob: one generated token, its log-probability and the likeliest tokens."""
+
+    top_logprobs: list[TopLogprob]
+
+
+class ChoiceLogprobs(BaseModel):
+    """A choice's `logprobs` when the client asked for them (`refusal` is always null here)."""
+
+    content: list[TokenLogprob] | None
+    refusal: None = None
+
+
 class Choice(BaseModel):
     index: int = 0
     message: AssistantMessage
-    logprobs: None = None
+    logprobs: ChoiceLogprobs | None = None
     finish_reason: FinishReason
 
 
@@ -190,7 +210,7 @@ class Delta(BaseModel):
 class ChunkChoice(BaseModel):
     index: int = 0
     delta: Delta
-    logprobs: None = None
+    logprobs: ChoiceLogprobs | None = None
     finish_reason: FinishReason | None = None
 
 

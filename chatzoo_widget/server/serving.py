@@ -23,8 +23,9 @@ from ..bots.base import ChatBOT, ReplyStats
 from ..text.stops import StopCutter
 from ..wire import DONE, SettingsPayload, error_body, finish_reason
 from .admission import RequestSlots
+from ..bots.token_logprobs import openai_content
 from .protocol import (APIError, AssistantMessage, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse,
-                       Choice, ChunkChoice, Delta, Health, ModelCard, ModelList, Usage, completion_id,
+                       Choice, ChoiceLogprobs, ChunkChoice, Delta, Health, ModelCard, ModelList, Usage, completion_id,
                        from_validation_error, now)
 from .translate import RequestTranslator
 
@@ -46,6 +47,7 @@ class Job:
     stop_event: threading.Event = field(default_factory=threading.Event)
     stats: ReplyStats | None = None
     admitted: bool = False  # holds a place in the queue that nobody has taken up yet
+    logprobs: bool = False  # the client asked for logprobs
 
 
 def _finish(stats: ReplyStats | None, cut: StopCutter) -> str:
@@ -101,7 +103,7 @@ class ChatServing:
         except ValidationError as exc:
             raise from_validation_error(exc) from None
         t = self.translator.translate(req)
-        return Job(t.query, t.settings, t.stops, req.stream, req.include_usage, ignored=t.ignored)
+        return Job(t.query, t.settings, t.stops, req.stream, req.include_usage, ignored=t.ignored, logprobs=t.logprobs)
 
     def admit(self, job: Job) -> None:
         """Take a place in the queue now (429 here, before any response starts)."""
@@ -119,8 +121,9 @@ class ChatServing:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     # ----- generation ----------------------------------------------------------------------------
-    async def deltas(self, job: Job) -> AsyncIterator[str]:
-        """Wait for a slot, run the bot in a worker thread, yield its text deltas.
+    async def deltas(self, job: Job) -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
+        """Wait for a slot, run the bot in a worker thread, yield its text deltas, each with the token entries
+        (logprobs on) that arrived with it: (text, tokens); the last may carry tokens only.
 
         Closing this generator early (client gone, stop string) sets the job's stop event: the bot stops within
         a token, and the slot goes to the next request once its thread has really ended.
@@ -147,8 +150,14 @@ class ChatServing:
                     post(("invalid", exc))
                     return
                 job.stats = stream.stats
+                sent = 0
                 for delta in stream:
-                    post(("delta", delta))
+                    tokens = stream.stats.tokens or []
+                    post(("delta", (delta, tokens[sent:])))  # a copy, taken in this thread
+                    sent = len(tokens)
+                rest = (stream.stats.tokens or [])[sent:]
+                if rest:
+                    post(("delta", ("", rest)))
                 post(("end", None))
             except BaseException as exc:  # reported to the client; the server goes on
                 post(("error", exc))
@@ -165,7 +174,7 @@ class ChatServing:
             while True:
                 kind, value = await queue.get()
                 if kind == "delta":
-                    if value:
+                    if value[0] or value[1]:
                         yield value
                 elif kind == "end":
                     return
@@ -177,9 +186,11 @@ class ChatServing:
             job.stop_event.set()
 
     # ----- streamed: OpenAI chunks ---------------------------------------------------------------
-    def _chunk(self, job: Job, delta: Delta, finish: str | None = None) -> str:
+    def _chunk(self, job: Job, delta: Delta, finish: str | None = None,
+               tokens: list[dict[str, Any]] | None = None) -> str:
+        logprobs = ChoiceLogprobs(content=openai_content(tokens)) if job.logprobs and tokens else None
         chunk = ChatCompletionChunk(id=job.id, created=job.created, model=self.model_name,
-                                    choices=[ChunkChoice(delta=delta, finish_reason=finish)])
+                                    choices=[ChunkChoice(delta=delta, logprobs=logprobs, finish_reason=finish)])
         return chunk.model_dump_json(exclude=None if job.include_usage else {"usage"})
 
     def _usage_chunk(self, job: Job) -> str:
@@ -194,10 +205,10 @@ class ChatServing:
             yield self._chunk(job, Delta(role="assistant", content=""))
             gen = self.deltas(job)
             async with contextlib.aclosing(gen):
-                async for delta in gen:
+                async for delta, tokens in gen:
                     text = cut.feed(delta)
-                    if text:
-                        yield self._chunk(job, Delta(content=text))
+                    if text or (tokens and job.logprobs):
+                        yield self._chunk(job, Delta(content=text), tokens=tokens)
                     if cut.hit:
                         break
             tail = cut.flush()
@@ -223,11 +234,13 @@ class ChatServing:
         """A whole reply; None when `disconnected` finished first (the client left; its generation is stopped)."""
         cut = StopCutter(job.stops)
         parts: list[str] = []
+        tokens: list[dict[str, Any]] = []
 
         async def consume() -> None:
             gen = self.deltas(job)
             async with contextlib.aclosing(gen):
-                async for delta in gen:
+                async for delta, new_tokens in gen:
+                    tokens.extend(new_tokens)
                     parts.append(cut.feed(delta))
                     if cut.hit:
                         break
@@ -256,8 +269,18 @@ class ChatServing:
                            code="generation_failed") from exc
         return ChatCompletionResponse(
             id=job.id, created=job.created, model=self.model_name, usage=_usage(job.stats),
-            choices=[Choice(message=AssistantMessage(content="".join(parts)), finish_reason=_finish(job.stats, cut))],
+            choices=[Choice(message=AssistantMessage(content="".join(parts)), finish_reason=_finish(job.stats, cut),
+                            logprobs=self._logprobs(job, tokens))],
         )
+
+
+    @staticmethod
+    def _logprobs(job: Job, tokens: list[dict[str, Any]]) -> ChoiceLogprobs | None:
+        """A whole reply's `logprobs`: null unless asked; `content` null when the model gave none."""
+        if not job.logprobs:
+            return None
+        had = job.stats is not None and job.stats.tokens is not None
+        return ChoiceLogprobs(content=openai_content(tokens) if had else None)
 
 
 def _json(obj: Any) -> str:

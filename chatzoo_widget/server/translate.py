@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..bots.base import OPENAI_ROLES, ROLES
-from ..bots.settings import SettingsSpec
+from ..bots.settings import MAX_TOP_LOGPROBS, SettingsSpec
 from ..wire import max_tokens_of
 from .protocol import UNSUPPORTED_FIELDS, APIError, ChatCompletionRequest, ChatMessage
 
@@ -26,6 +26,7 @@ class Translated:
     settings: dict[str, Any]  # bot.stream(**settings), typed
     stops: list[str]
     ignored: list[str]  # fields neither OpenAI's nor the model's: never passed on, reported in a header
+    logprobs: bool = False  # the answer carries `logprobs`
 
 
 def _content_text(msg: ChatMessage, i: int) -> str:
@@ -71,9 +72,35 @@ def _refuse_unsupported(req: ChatCompletionRequest) -> None:
     if fmt is not None and not (isinstance(fmt, dict) and fmt.get("type") == "text"):
         raise APIError(400, "response_format other than {'type': 'text'} is not supported", param="response_format",
                        code="unsupported_parameter")
-    if req.logprobs:
-        raise APIError(400, "logprobs are not supported by this server", param="logprobs",
-                       code="unsupported_parameter")
+
+
+def _logprobs(req: ChatCompletionRequest) -> tuple[bool, int]:
+    """(logprobs asked, top_logprobs) checked as OpenAI checks them, with its wording."""
+    if req.logprobs is not None and not isinstance(req.logprobs, bool):
+        raise APIError(400, f"Invalid type for 'logprobs': expected a boolean, but got {_json_type(req.logprobs)} "
+                            "instead.", param="logprobs", code="invalid_type")
+    top = req.top_logprobs
+    if top is None:
+        return bool(req.logprobs), 0
+    if isinstance(top, bool) or not isinstance(top, int):
+        raise APIError(400, f"Invalid type for 'top_logprobs': expected an integer, but got {_json_type(top)} "
+                            "instead.", param="top_logprobs", code="invalid_type")
+    if top < 0:
+        raise APIError(400, f"Invalid 'top_logprobs': integer below minimum value. Expected a value >= 0, but got "
+                            f"{top} instead.", param="top_logprobs", code="integer_below_min_value")
+    if top > MAX_TOP_LOGPROBS:
+        raise APIError(400, f"Invalid 'top_logprobs': integer above maximum value. Expected a value <= "
+                            f"{MAX_TOP_LOGPROBS}, but got {top} instead.", param="top_logprobs",
+                       code="integer_above_max_value")
+    if not req.logprobs:
+        raise APIError(400, "The 'top_logprobs' parameter is only allowed when 'logprobs' is enabled.",
+                       param="top_logprobs")
+    return True, top
+
+
+def _json_type(value: Any) -> str:
+    names = {str: "a string", float: "a decimal", int: "an integer", list: "an array", dict: "an object"}
+    return next((n for t, n in names.items() if isinstance(value, t)), type(value).__name__)
 
 
 class RequestTranslator:
@@ -129,6 +156,10 @@ class RequestTranslator:
         query, system = convert_messages(req.messages)
         _refuse_unsupported(req)
         settings = self._max_new_tokens(req)
+        logprobs, top = _logprobs(req)
+        if logprobs:
+            settings["logprobs"] = self._setting("logprobs", True, "logprobs")
+            settings["top_logprobs"] = self._setting("top_logprobs", top, "top_logprobs")
         for name in OPENAI_SETTING_FIELDS:
             if getattr(req, name) is not None:
                 settings[name] = self._setting(name, getattr(req, name), name)
@@ -148,4 +179,4 @@ class RequestTranslator:
                                code="unsupported_parameter")
             settings["system_prompt"] = self._setting("system_prompt", system, "messages")
         ignored = sorted(k for k in extras if k not in self.spec)
-        return Translated(query, settings, req.stops, ignored)
+        return Translated(query, settings, req.stops, ignored, logprobs)
