@@ -32,8 +32,9 @@ LEADERBOARD_COLUMNS = ["contestant", "model", "elo", "elo_lo", "elo_hi", "bt", "
 
 
 # ----- battles ------------------------------------------------------------------------------------
-def battles(votes: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """One row per pairwise battle: vote (index), conversation, turn, a, b, score_a (1 a won, 0.5 tie), model_a, model_b."""
+def battles(votes: Iterable[Mapping[str, Any]], replies: bool = False) -> pd.DataFrame:
+    """One row per pairwise battle: vote (index), conversation, turn, a, b, score_a (1 a won, 0.5 tie), model_a, model_b
+    (and reply_a, reply_b with `replies=True`)."""
     rows = []
     for i, vote in enumerate(_records(votes)):
         cols = vote["columns"]
@@ -49,8 +50,9 @@ def battles(votes: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         for a, b, s in pairs:
             rows.append({"vote": i, "conversation": vote.get("conversation"), "turn": vote.get("turn"),
                          "a": a["name"], "b": b["name"], "score_a": s, "model_a": a.get("model", ""),
-                         "model_b": b.get("model", "")})
-    return pd.DataFrame(rows, columns=["vote", "conversation", "turn", "a", "b", "score_a", "model_a", "model_b"])
+                         "model_b": b.get("model", ""), "reply_a": a.get("reply"), "reply_b": b.get("reply")})
+    names = ["vote", "conversation", "turn", "a", "b", "score_a", "model_a", "model_b"]
+    return pd.DataFrame(rows, columns=names + (["reply_a", "reply_b"] if replies else []))
 
 
 def _records(votes: Any) -> list[Mapping[str, Any]]:
@@ -69,7 +71,8 @@ def judgment_votes(judgments: Iterable[Mapping[str, Any]]) -> list[dict[str, Any
         tie = j["verdict"] == "tie"
         out.append({"conversation": j.get("conversation"), "turn": j.get("turn"), "choice": j["verdict"],
                     "outcome": "tie" if tie else "best", "winner": None if tie else j["verdict"],
-                    "columns": [{"name": c["name"], "model": c.get("model", "")} for c in j["columns"]]
+                    "columns": [{"name": c["name"], "model": c.get("model", ""), "reply": c.get("reply")}
+                                for c in j["columns"]]
                     if j.get("columns") else [{"name": j["a"]}, {"name": j["b"]}],
                     "timestamp": j.get("timestamp"), "judge": j.get("judge")})
     return out
@@ -210,14 +213,20 @@ def leaderboard(
     ci: float = 0.95,
     seed: int | None = None,
     sort_by: str = "bt",
+    style_control: bool = False,
 ) -> pd.DataFrame:
     """Rank the contestants of `votes` (a list of vote records or a VoteBook), best first.
 
     source: "votes" (people's votes, the default), "judge" (the verdicts in `judgments`: one battle per pair,
         a win when both orders agreed, else a tie) or "both".
 
+    style_control: the Bradley-Terry fit takes each battle's reply length and markdown (headers, list items,
+        bold) as covariates, as Chatbot Arena does (see `compare.stats.style`); bt is then the strength left
+        once style is accounted for, and `df.attrs["style"]` holds the coefficients with bootstrap intervals.
+
     Columns: contestant, model, elo, elo_lo, elo_hi, bt, bt_lo, bt_hi, wins, losses, ties, battles (counts are
-    battles, not votes). `df.attrs["method"]` states the parameters, the anchors and how the intervals were made.
+    battles, not votes). `df.attrs["method"]` states the parameters, the anchors and how the intervals were made;
+    `df.attrs["separability"]` is the share of contestant pairs whose bt intervals do not overlap.
     """
     votes = battle_records(votes, judgments or [], source)
     judged = sum(1 for r in votes if "judge" in r)
@@ -227,7 +236,7 @@ def leaderboard(
         raise ValueError(f"ci must be between 0 and 1, got {ci!r}")
     if rounds < 0:
         raise ValueError(f"rounds must be >= 0, got {rounds!r}")
-    table = battles(votes)
+    table = battles(votes, replies=True)
     method = {
         "battles": "best beats each other column of its vote; tie and bad: every pair ties",
         "elo": {"k": k, "start": start, "order": "sequential, in vote order"},
@@ -243,22 +252,29 @@ def leaderboard(
         "judgments": judged,
         "battle_count": len(table),
     }
+    if style_control:
+        method["bt"]["style_control"] = ("covariates: (a - b) / (a + b) of reply words, markdown headers, list "
+                                         "items and bold spans, standardised; logistic BT fit")
     if table.empty:
         df = pd.DataFrame(columns=LEADERBOARD_COLUMNS)
         df.attrs["method"] = method
+        df.attrs["separability"] = method["separability"] = None
         return df
     names, a, b, s = _encode(table)
     n, m = len(names), len(s)
     elo = _elo_runs(n, a, b, s, np.arange(m)[None, :], k, start)[0]
-    bt = bt_points(_bt_theta(_win_matrix(n, a, b, s, np.ones((1, m))), bt_prior))[0]
+    covariates = _style_covariates(table) if style_control else None
+    bt, beta = _fit_bt(n, a, b, s, np.ones((1, m)), bt_prior, covariates)
+    bt = bt[0]
     lo_q, hi_q = 100 * (1 - ci) / 2, 100 * (1 + ci) / 2
+    boot_beta = None
     if rounds:
         rng = np.random.default_rng(seed)
         idx = np.sort(rng.integers(0, m, size=(rounds, m)), axis=1)  # resample, keep time order
         boot_elo = _elo_runs(n, a, b, s, idx, k, start)
         weights = np.zeros((rounds, m))
         np.add.at(weights, (np.repeat(np.arange(rounds), m), idx.ravel()), 1.0)
-        boot_bt = bt_points(_bt_theta(_win_matrix(n, a, b, s, weights), bt_prior))
+        boot_bt, boot_beta = _fit_bt(n, a, b, s, weights, bt_prior, covariates)
         elo_lo, elo_hi = np.percentile(boot_elo, [lo_q, hi_q], axis=0)
         with np.errstate(all="ignore"):
             ok = ~np.all(np.isnan(boot_bt), axis=0)
@@ -286,8 +302,49 @@ def leaderboard(
     df = pd.DataFrame(rows, columns=LEADERBOARD_COLUMNS)
     df = df.sort_values([sort_by, "elo" if sort_by == "bt" else "bt", "contestant"],
                         ascending=[False, False, True], na_position="last", kind="mergesort").reset_index(drop=True)
+    method["separability"] = df.attrs["separability"] = separability(df)
+    if style_control:
+        df.attrs["style"] = method["style"] = _style_table(beta[0], boot_beta, lo_q, hi_q)
     df.attrs["method"] = method
     return df
+
+
+def _fit_bt(n, a, b, s, weights, prior, covariates) -> tuple[np.ndarray, np.ndarray | None]:
+    """BT points (R, n) for each row of battle weights, plain or with style covariates (then also beta)."""
+    if covariates is None:
+        return bt_points(_bt_theta(_win_matrix(n, a, b, s, weights), prior)), None
+    from .stats.style import fit_logistic_bt  # compare.stats imports this module: import when needed
+
+    theta, beta = fit_logistic_bt(n, a, b, s, covariates, weights, prior)
+    return bt_points(theta), beta
+
+
+def _style_covariates(table: pd.DataFrame) -> np.ndarray:
+    from .stats.style import style_covariates
+
+    if table["reply_a"].isna().all() and table["reply_b"].isna().all():
+        raise ValueError("style_control needs the replies' text, and these records have none "
+                         "(each column of a vote or judgment needs a 'reply')")
+    return style_covariates(table["reply_a"], table["reply_b"])
+
+
+def _style_table(beta: np.ndarray, boot: np.ndarray | None, lo_q: float, hi_q: float) -> dict[str, Any]:
+    from .stats.style import STYLE_FEATURES
+
+    lo = hi = [None] * len(beta)
+    if boot is not None:
+        lo, hi = (np.percentile(boot, q, axis=0).tolist() for q in (lo_q, hi_q))
+    return {f: {"coef": float(beta[i]), "lo": lo[i], "hi": hi[i]} for i, f in enumerate(STYLE_FEATURES)}
+
+
+def separability(board: pd.DataFrame, lo: str = "bt_lo", hi: str = "bt_hi") -> float | None:
+    """Share of contestant pairs whose intervals do not overlap (Arena-Hard's separability); None when fewer
+    than two contestants have an interval."""
+    ranges = [(x, y) for x, y in zip(board[lo], board[hi]) if pd.notna(x) and pd.notna(y)]
+    pairs = [(p, q) for i, p in enumerate(ranges) for q in ranges[i + 1:]]
+    if not pairs:
+        return None
+    return sum(p[0] > q[1] or q[0] > p[1] for p, q in pairs) / len(pairs)
 
 
 def _num(x: Any, digits: int = 1) -> float | None:
