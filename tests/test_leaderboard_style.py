@@ -73,3 +73,11 @@ def test_separability_is_the_share_of_pairs_whose_intervals_do_not_overlap():
     votes = verbose_votes(n=200)
     board = leaderboard(votes, rounds=100, seed=0)
     assert board.attrs["separability"] == separability(board) == board.attrs["method"]["separability"]
+
+
+def test_style_control_ranks_judge_verdicts_too():
+    votes = verbose_votes(n=300)
+    judgments = [{"a": "A", "b": "B", "verdict": v["winner"], "judge": "j", "columns": v["columns"]} for v in votes]
+    styled = leaderboard(judgments=judgments, source="judge", rounds=50, seed=0, style_control=True)
+    assert styled.attrs["method"]["judgments"] == 300
+    assert styled.attrs["style"]["length"]["coef"] > 0.5
