@@ -27,7 +27,8 @@ from httpx_sse import EventSource, ServerSentEvent
 from ..text.stops import StopCutter, clean_stops
 from ..wire import DONE, SETTINGS_PATH, SettingsPayload, finish_reason, max_tokens_field, read_error
 from .base import ChatBOT, GenerationRequest, Reasoning, openai_messages
-from .settings import SYSTEM_PROMPT, Setting, SettingsSpec
+from .settings import LOGPROBS, SYSTEM_PROMPT, TOP_LOGPROBS, Setting, SettingsSpec, logprobs_wanted
+from .token_logprobs import from_openai_content
 
 #: Settings every OpenAI-compatible endpoint understands; used when the server does not publish a ChatZoo spec.
 #: Defaults are OpenAI's; a setting left at its default is not sent, so the server's own default applies.
@@ -36,6 +37,8 @@ OPENAI_SETTINGS = SettingsSpec.of([
     Setting("temperature", "float", 1.0, 0.0, 2.0, 0.05, "Sampling temperature (0 = greedy)"),
     Setting("top_p", "float", 1.0, 0.0, 1.0, 0.01, "Nucleus sampling: keep tokens up to this probability mass"),
     Setting("seed", "int", -1, -1, 2**31 - 1, 1, "Random seed for sampling (-1 = not sent)", target="control"),
+    LOGPROBS,
+    TOP_LOGPROBS,
     SYSTEM_PROMPT,
 ])
 
@@ -313,6 +316,10 @@ class RemoteChatBOT(ChatBOT):
         }
         if "max_new_tokens" in settings:
             body.update(max_tokens_field(settings.pop("max_new_tokens")))
+        top = logprobs_wanted(settings)
+        settings.pop("logprobs", None), settings.pop("top_logprobs", None)
+        if top is not None:  # OpenAI refuses top_logprobs without logprobs: both or neither
+            body.update(logprobs=True, top_logprobs=top)
         stops = clean_stops(request.stop)
         if stops:  # the server stops generating there; the reply is cut here too (stream_generate)
             body["stop"] = list(stops[:MAX_STOP_SENT])
@@ -340,6 +347,7 @@ class RemoteChatBOT(ChatBOT):
         stats, clock, stop = request.stats, request.clock, request.stop_event
         cut = StopCutter(request.stop)  # a safety net: servers that ignore `stop`, and stops past MAX_STOP_SENT
         chunks = reasoning_chunks = 0
+        wants_logprobs = logprobs_wanted(request.control) is not None
         usage: Mapping[str, Any] | None = None
         finish: str | None = None
         done = False
@@ -373,6 +381,8 @@ class RemoteChatBOT(ChatBOT):
                         delta, Mapping) else None
                     if choice.get("finish_reason"):
                         finish = choice["finish_reason"]
+                    if wants_logprobs:
+                        self._read_logprobs(choice, stats)
                     if isinstance(thought, str) and thought:
                         chunks += 1
                         clock.tokens(1)
@@ -416,6 +426,18 @@ class RemoteChatBOT(ChatBOT):
                 stats.reasoning_tokens = reasoning_chunks  # one chunk is about one token on these servers
             if finish is not None:
                 stats.finish_reason = finish_reason(finish)
+            if wants_logprobs and stats.tokens is None:
+                stats.logprobs_unavailable = f"{url} returned no token probabilities (logprobs)"
+
+    @staticmethod
+    def _read_logprobs(choice: Mapping[str, Any], stats: Any) -> None:
+        """A choice's `logprobs.content` (OpenAI's shape: ours, vLLM's, llama.cpp's) onto `stats.tokens`."""
+        logprobs = choice.get("logprobs")
+        content = from_openai_content(logprobs.get("content")) if isinstance(logprobs, Mapping) else None
+        if content is not None:
+            if stats.tokens is None:
+                stats.tokens = []
+            stats.tokens.extend(content)
 
     @staticmethod
     def _abort(state: dict[str, Any]) -> None:
