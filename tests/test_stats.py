@@ -8,15 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from chatzoo_widget.compare.stats import (adjust, benjamini_hochberg, holm, mcnemar_exact, paired_bootstrap,
+                                          prompts_needed, prompts_needed_for_rates, sign_test, summary,
+                                          wilson_interval)
+from chatzoo_widget.compare.stats.intervals import bootstrap_mean_interval
+
 scipy_stats = pytest.importorskip("scipy.stats")
 sm_prop = pytest.importorskip("statsmodels.stats.proportion")
 sm_contingency = pytest.importorskip("statsmodels.stats.contingency_tables")
 sm_multitest = pytest.importorskip("statsmodels.stats.multitest")
-
-from chatzoo_widget.compare.stats import (adjust, benjamini_hochberg, holm, mcnemar_exact, paired_bootstrap,  # noqa: E402
-                                          prompts_needed, prompts_needed_for_rates, sign_test, summary,
-                                          wilson_interval)
-from chatzoo_widget.compare.stats.intervals import bootstrap_mean_interval  # noqa: E402
 
 
 @pytest.mark.parametrize("k,n", [(0, 10), (3, 10), (10, 10), (47, 120), (1, 1), (512, 1000)])
@@ -190,3 +190,22 @@ def test_votes_and_judge_verdicts_get_a_sign_test_with_ties_reported():
     assert v["verdict"] == "A > B" and "ties left out" in v["note"]
     j = pairs[pairs["measure"] == "judge"].iloc[0]
     assert j["n"] == 2 and j["verdict"] == "no detectable difference"
+
+
+def test_summary_corrects_each_measure_across_all_pairs_holm_or_bh():
+    df = frame({"a": 0.9, "b": 0.6, "c": 0.5, "d": 0.3})
+    for correction, ref in (("holm", "holm"), ("bh", "fdr_bh")):
+        pairs = summary(df, correction=correction).pairs
+        for _, part in pairs.groupby("measure"):
+            assert len(part) == 6
+            expected = sm_multitest.multipletests(part["p_value"], method=ref)[1]
+            assert part["p_adjusted"].to_numpy() == pytest.approx(expected)
+
+
+def test_multi_turn_scripts_pair_turn_by_turn_and_cluster_by_script():
+    rows = [{"column": c, "script": s, "turn": t, "pass": (c == "a") or (s + t) % 3 == 0}
+            for s in range(20) for t in range(2) for c in ("a", "b")]
+    cols, pairs = summary(pd.DataFrame(rows))
+    assert (pairs["n"] == 40).all() and (pairs["prompts"] == 20).all()
+    assert pairs.iloc[0]["test"].startswith("paired bootstrap") and pairs.iloc[0]["verdict"] == "a > b"
+    assert "<h4>Per pair</h4>" in summary(pd.DataFrame(rows))._repr_html_()
