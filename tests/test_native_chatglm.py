@@ -28,7 +28,7 @@ def glm_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def glm_bot(glm_dir):
-    return load_bot(glm_dir)
+    return load_bot(glm_dir, dtype="float32")  # parity with the original is in fp32
 
 
 def prompt_ids(bot, case):

@@ -48,7 +48,7 @@ def layout_bot(layout_dir):
 
     def get(layout: str):
         if layout not in bots:
-            bots[layout] = load_bot(layout_dir(layout))
+            bots[layout] = load_bot(layout_dir(layout), dtype="float32")  # parity with the original is in fp32
         return bots[layout]
     return get
 

@@ -35,6 +35,7 @@ from ..engine.request import EngineRequest, Finished
 from ..engine.sampling import ScoreRecorder
 from ..engine.scheduler import DEFAULT_MAX_BATCH, Scheduler
 from ..engine.seeding import seeded
+from ..models.precision import DtypeChoice, best_dtype
 from ..text.reply import ReplyDecoder
 from .base import ChatBOT, GenerationRequest
 from .settings import GENERATION_SETTINGS, logprobs_wanted
@@ -42,7 +43,8 @@ from .text import partial_marker_length
 from .token_logprobs import ReplyTokens, TokenTexts
 
 DTYPES: dict[str, Any] = {
-    "auto": "auto",
+    "auto": "auto",  # the hardware's best (models/precision.py)
+    "checkpoint": "auto",  # the dtype the checkpoint was saved in
     "float32": torch.float32,
     "bfloat16": torch.bfloat16,
     "float16": torch.float16,
@@ -126,7 +128,9 @@ class TransformersChatBOT(ChatBOT):
         model_name_or_path: a local folder (config.json + weights, or a .gguf file with `gguf_file`) or a hub id.
         name: display name (default: the folder or hub name).
         tokenizer_path: load the tokenizer from here instead.
-        dtype: "auto" (the checkpoint's dtype on a GPU, float32 on CPU), "float32", "bfloat16" or "float16".
+        dtype: "auto" (what the hardware computes fastest: bfloat16 on GPUs and on CPUs with native bfloat16,
+            float32 on other CPUs; see models/precision.py), "checkpoint" (the dtype it was saved in), "float32",
+            "bfloat16" or "float16".
         quantization: None, "8bit" or "4bit": bitsandbytes quantization while loading (works on CPU too).
         device_map: None, "auto" (or a dict): accelerate's big-model loading, placing blocks on GPUs, CPU and disk
             without splitting `no_split_module_classes`. "auto" is used by default when a GPU is present.
@@ -186,6 +190,8 @@ class TransformersChatBOT(ChatBOT):
         self.model_name_or_path = os.path.expanduser(os.fspath(model_name_or_path))
         self.tokenizer_path = os.path.expanduser(os.fspath(tokenizer_path)) if tokenizer_path else None
         self.dtype = dtype
+        #: what dtype="auto" chose and why (None until loaded, or when dtype is given)
+        self.dtype_choice: DtypeChoice | None = None
         self.quantization = quantization
         self.device_map = device_map
         self.max_memory = max_memory
@@ -330,10 +336,13 @@ class TransformersChatBOT(ChatBOT):
         return list(self._split_hint or [])
 
     def torch_dtype(self) -> Any:
-        if self.dtype == "auto":
-            # Half precision is slow (or unsupported) on most CPUs: keep float32 there.
+        """The dtype to load the weights in: `dtype`, or for "auto" the hardware's best (`dtype_choice`)."""
+        if self.dtype != "auto":
+            return DTYPES[self.dtype]
+        if self.quantization is not None:  # bitsandbytes sets its own compute dtype; the rest stays as before
             return "auto" if torch.cuda.is_available() else torch.float32
-        return DTYPES[self.dtype]
+        self.dtype_choice = best_dtype()
+        return self.dtype_choice.dtype
 
     def quantization_config(self) -> Any:
         if self.quantization is None:
@@ -443,6 +452,7 @@ class TransformersChatBOT(ChatBOT):
             path=self.model_name_or_path,
             model_type=getattr(self.model.config, "model_type", None),
             dtype=str(dtype).removeprefix("torch.") if dtype is not None else None,
+            dtype_reason=self.dtype_choice.reason if self.dtype_choice else f"dtype={self.dtype!r}",
             quantization=self.quantization,
             parameters=self._parameters,
             context_length=self.context_length,
