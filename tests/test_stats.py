@@ -209,3 +209,11 @@ def test_multi_turn_scripts_pair_turn_by_turn_and_cluster_by_script():
     assert (pairs["n"] == 40).all() and (pairs["prompts"] == 20).all()
     assert pairs.iloc[0]["test"].startswith("paired bootstrap") and pairs.iloc[0]["verdict"] == "a > b"
     assert "<h4>Per pair</h4>" in summary(pd.DataFrame(rows))._repr_html_()
+
+
+def test_unchecked_replies_are_left_out_whatever_pandas_calls_missing():
+    df = frame({"a": 0.9, "b": 0.2})
+    df["pass"] = df["pass"].astype("boolean")
+    df.loc[df.index[:10], "pass"] = pd.NA  # e.g. a column whose replies failed: no check ran
+    cols = summary(df).columns.set_index(["column", "measure"])
+    assert cols["n"].sum() == 100 + 100 - 10

@@ -38,7 +38,7 @@ def tidy(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _as_pass(value: Any) -> float:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return np.nan
     return float(bool(value))
 

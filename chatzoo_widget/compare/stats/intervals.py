@@ -8,6 +8,7 @@ prompt's samples agree with each other.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from statistics import NormalDist
 
 import numpy as np
@@ -34,9 +35,24 @@ def wilson_interval(successes: float, n: float, level: float = 0.95) -> tuple[fl
 
 
 def cluster_weights(clusters: int, rounds: int, seed: int | None) -> np.ndarray:
-    """(rounds, clusters) counts: how often each cluster is drawn in each resample."""
-    rng = np.random.default_rng(seed)
-    return rng.multinomial(clusters, np.full(clusters, 1.0 / clusters), size=rounds).astype(float)
+    """(rounds, clusters) counts: how often each cluster is drawn in each resample (read-only; a seeded draw
+    is reused, so every column and pair of one summary sees the same resamples)."""
+    if seed is None:
+        return _draw_weights(clusters, rounds, None)
+    return _cached_weights(clusters, rounds, seed)
+
+
+@lru_cache(maxsize=4)
+def _cached_weights(clusters: int, rounds: int, seed: int) -> np.ndarray:
+    weights = _draw_weights(clusters, rounds, seed)
+    weights.flags.writeable = False
+    return weights
+
+
+def _draw_weights(clusters: int, rounds: int, seed: int | None) -> np.ndarray:
+    draws = np.random.default_rng(seed).integers(0, clusters, size=(rounds, clusters))
+    flat = (draws + np.arange(rounds)[:, None] * clusters).ravel()  # one bincount for every resample at once
+    return np.bincount(flat, minlength=rounds * clusters).reshape(rounds, clusters).astype(float)
 
 
 def cluster_sums(values: np.ndarray, cluster_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
