@@ -5,6 +5,7 @@ from __future__ import annotations
 import pathlib
 import threading
 import time
+import uuid
 from typing import Any, Iterable, Mapping
 
 import anywidget
@@ -69,6 +70,8 @@ class ChatZooWidget(anywidget.AnyWidget):
     leaderboard_table = traitlets.Dict().tag(sync=True)
     batch_progress = traitlets.Dict().tag(sync=True)
     judge_state = traitlets.Dict().tag(sync=True)
+    # The static snapshot's id (report/snapshot.py): the live view hides the snapshot output of this id.
+    _snapshot_id = traitlets.Unicode().tag(sync=True)
 
     def __init__(
         self,
@@ -81,7 +84,8 @@ class ChatZooWidget(anywidget.AnyWidget):
         **kwargs: Any,
     ):
         quiet.install()  # library warnings from worker threads would land in whatever cell runs
-        super().__init__(arena=arena, **kwargs)
+        super().__init__(arena=arena, _snapshot_id=uuid.uuid4().hex, **kwargs)
+        self._snapshot_shown = False  # set once displayed: only then is there an output to update
         self._sync_lock = threading.RLock()
         self._blind = BlindFilter()  # every outgoing trait and message passes it (get_state, _send)
         self._column_set = ColumnSet(self._blind.state, self._sync_lock)  # the column models pass it too
@@ -206,6 +210,7 @@ class ChatZooWidget(anywidget.AnyWidget):
             self.manager.continue_with(record["winner"])
         self._refresh_leaderboard()
         self._sync()
+        self._refresh_snapshot()  # a vote may reveal the names
         return record
 
     def continue_with(self, column: str) -> list[str]:
@@ -389,6 +394,43 @@ class ChatZooWidget(anywidget.AnyWidget):
 
     sweep = staticmethod(compare.sweep)
 
+    # ----- the static snapshot (chatzoo_widget/report/snapshot.py) ------------------------------------------
+    def _ipython_display_(self) -> None:
+        """Show the widget, then its static snapshot as an output of its own: hosts without the live widget
+        (GitHub, nbviewer, nbconvert, a VS Code reopen) show the snapshot; where the widget runs it hides it."""
+        from IPython.display import display
+
+        from .report.snapshot import snapshot_bundle
+
+        bundle = self._repr_mimebundle_()  # anywidget's is (data, metadata)
+        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
+        # what a host without the widget prints in its place (the snapshot under it shows the conversation)
+        data = {**data, "text/plain": f"ChatZoo Widget ({len(self.manager.columns)} columns)"}
+        display(data, metadata=metadata, raw=True)
+        display(snapshot_bundle(self), raw=True, display_id=self._snapshot_id)
+        self._snapshot_shown = True
+
+    def snapshot(self) -> Any:
+        """The static snapshot of the conversation now, to show in a cell (an `IPython.display.HTML`)."""
+        from IPython.display import HTML
+
+        from .report.snapshot import snapshot_html
+
+        return HTML(snapshot_html(self))
+
+    def _refresh_snapshot(self) -> None:
+        """Replace the snapshot output after the conversation changed (never raises: it must not cost a turn)."""
+        if not self._snapshot_shown:
+            return
+        try:
+            from IPython.display import update_display
+
+            from .report.snapshot import snapshot_bundle
+
+            update_display(snapshot_bundle(self), raw=True, display_id=self._snapshot_id)
+        except Exception:  # a snapshot that cannot be made leaves the last one in place
+            pass
+
     def close(self) -> None:
         """Stop every reply, batch run and judge, and let go of every model the widget holds (its columns' and its
         judge's). Nothing reaches a closed widget: a load or a reply that ends afterwards is dropped silently."""
@@ -426,6 +468,8 @@ class ChatZooWidget(anywidget.AnyWidget):
         if isinstance(event, ConversationChanged) and self._judges.judgments:
             with self._sync_lock:  # a new conversation: the verdicts of the blind one before it may count now
                 self._refresh_leaderboard()
+        if isinstance(event, ConversationChanged):
+            self._refresh_snapshot()
 
     def _update_blind(self, snapshot: list[dict[str, Any]]) -> bool:
         """Tell the blind filter what is secret now: the shown columns' names and models, and past ones."""
@@ -503,6 +547,8 @@ class ChatZooWidget(anywidget.AnyWidget):
     def _stream_event(self, event: dict[str, Any]) -> None:
         """A manager event (turn_start, frame, turn_end...), as it goes to the browser (frames.py)."""
         self.send_message(on_the_wire(event))
+        if event.get("kind") in ("turn_end", "turn_error"):
+            self._refresh_snapshot()
 
     @traitlets.observe("system_prompt")
     def _system_prompt_changed(self, change: dict[str, Any]) -> None:

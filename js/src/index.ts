@@ -15,6 +15,7 @@ import { LeaderboardPanel } from "./leaderboard";
 import { copyCode } from "./markdown";
 import { noticeLine } from "./notice";
 import { PromptBox } from "./prompt";
+import { hideSnapshot } from "./snapshot";
 import { Streams } from "./stream";
 import { Toolbar } from "./toolbar";
 import type { InMessage, RenderProps, StreamMessage } from "./types";
@@ -161,8 +162,10 @@ function render({ model, el }: RenderProps): () => void {
   onLeaderboard();
   onBatch();
   onJudges();
+  const showSnapshot = hideSnapshot(model.get("_snapshot_id")); // live here: the static snapshot is not needed
 
   return () => {
+    showSnapshot();
     for (const [event, handler] of handlers) model.off(event, handler);
     controller.abort();
     store.dispose();

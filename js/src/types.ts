@@ -213,6 +213,8 @@ export interface Traits {
   leaderboard_table: LeaderboardTable;
   batch_progress: BatchProgress;
   judge_state: JudgeState;
+  /** The static snapshot's id (chatzoo_widget/report/snapshot.py): a live view hides that output. */
+  _snapshot_id?: string;
 }
 
 type Callback = (...args: any[]) => void;

@@ -60,3 +60,25 @@ describe("report download", () => {
     expect(safeFilename("a.HTML", ".html")).toBe("a.HTML");
   });
 });
+
+describe("static snapshot", () => {
+  it("a live view hides its snapshot output until the last view of it goes", async () => {
+    const { hideSnapshot } = await import("../src/snapshot");
+    const id = "0123456789abcdef0123456789abcdef";
+    const out = document.createElement("div");
+    out.innerHTML = `<div class="jp-OutputArea-child"><div class="chatzoo-snapshot chatzoo-snapshot-${id}">snapshot</div></div>`;
+    document.body.append(out);
+    const snap = out.querySelector<HTMLElement>(`.chatzoo-snapshot-${id}`)!;
+    expect(getComputedStyle(snap).display).not.toBe("none");
+    const first = hideSnapshot(id);
+    const second = hideSnapshot(id);
+    expect(getComputedStyle(snap).display).toBe("none");
+    first();
+    first(); // twice is once
+    expect(getComputedStyle(snap).display).toBe("none");
+    second();
+    expect(getComputedStyle(snap).display).not.toBe("none");
+    expect(hideSnapshot("x; } body { display: none")).toBeTypeOf("function"); // not an id: no rule
+    expect(document.head.querySelectorAll("style[data-chatzoo-snapshot]")).toHaveLength(0);
+  });
+});
