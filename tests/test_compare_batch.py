@@ -30,7 +30,7 @@ def test_batch_runs_prompts_and_scripts_with_fresh_histories_and_keeps_the_users
     assert progress == [(0, 3), (1, 3), (2, 3), (3, 3)]
     assert list(df.columns) == ["script", "prompt", "turn", "sample", "column", "model", "settings", "reply",
                                 "new_tokens", "prompt_tokens", "time_to_first_token", "tokens_per_second",
-                                "total_time", "finish_reason", "status", "error"]
+                                "total_time", "finish_reason", "mean_logprob", "perplexity", "status", "error"]
     a = df[df["column"] == "a"]
     # each item starts from an empty history; a script's turns follow each other
     assert a["reply"].tolist() == ["Reply 1 to: one", "Reply 1 to: two", "Reply 2 to: three"]

@@ -226,7 +226,7 @@ class ComparisonDocument(TypedDict):
 # ----- table rows -----------------------------------------------------------------------------------------
 #: the statistics the tables show, in their column order
 TABLE_STATS = ("new_tokens", "prompt_tokens", "time_to_first_token", "tokens_per_second", "total_time",
-               "finish_reason")
+               "finish_reason", "mean_logprob", "perplexity")
 
 
 class TableRow(TypedDict):
@@ -246,6 +246,8 @@ class TableRow(TypedDict):
     tokens_per_second: float | None
     total_time: float | None
     finish_reason: str | None
+    mean_logprob: Annotated[float | None, "mean log-probability per token (logprobs on)"]
+    perplexity: Annotated[float | None, "exp(-mean_logprob)"]
     error: str | None
     vote: Annotated[str | None, "the turn's choice"]
     vote_result: Annotated[str | None, "this reply's part in it: best | worse | tie | bad"]
@@ -274,6 +276,8 @@ class BatchRow(TypedDict):
     tokens_per_second: float | None
     total_time: float | None
     finish_reason: str | None
+    mean_logprob: Annotated[float | None, "mean log-probability per token (logprobs on)"]
+    perplexity: Annotated[float | None, "exp(-mean_logprob)"]
     status: Annotated[str, "done | error | cancelled | timeout"]
     error: str | None
 
@@ -286,8 +290,9 @@ class JudgedBatchRow(BatchRow):
 
 
 #: every record type, in the order `js/src/records.ts` declares them
-RECORDS: tuple[type, ...] = (Stats, TokenAlternative, TokenLogprob, Entry, EditedTurn, Message, ReplyRecord, Vote, Thumb, Judgment, Manifest,
-                             SavedColumn, ComparisonDocument, TableRow, BatchRow, JudgedBatchRow)
+RECORDS: tuple[type, ...] = (Stats, TokenAlternative, TokenLogprob, Entry, EditedTurn, Message, ReplyRecord, Vote,
+                             Thumb, Judgment, Manifest, SavedColumn, ComparisonDocument, TableRow, BatchRow,
+                             JudgedBatchRow)
 
 #: what the loader fills in for optional fields missing from a file
 LOAD_DEFAULTS: dict[type, dict[str, Any]] = {

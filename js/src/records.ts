@@ -233,6 +233,10 @@ export interface TableRow {
   tokens_per_second: number | null;
   total_time: number | null;
   finish_reason: string | null;
+  /** mean log-probability per token (logprobs on) */
+  mean_logprob: number | null;
+  /** exp(-mean_logprob) */
+  perplexity: number | null;
   error: string | null;
   /** the turn's choice */
   vote: string | null;
@@ -263,6 +267,10 @@ export interface BatchRow {
   tokens_per_second: number | null;
   total_time: number | null;
   finish_reason: string | null;
+  /** mean log-probability per token (logprobs on) */
+  mean_logprob: number | null;
+  /** exp(-mean_logprob) */
+  perplexity: number | null;
   /** done | error | cancelled | timeout */
   status: string;
   error: string | null;
@@ -284,6 +292,10 @@ export interface JudgedBatchRow {
   tokens_per_second: number | null;
   total_time: number | null;
   finish_reason: string | null;
+  /** mean log-probability per token (logprobs on) */
+  mean_logprob: number | null;
+  /** exp(-mean_logprob) */
+  perplexity: number | null;
   /** done | error | cancelled | timeout */
   status: string;
   error: string | null;
