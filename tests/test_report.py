@@ -184,3 +184,17 @@ def test_report_button_command_answers_the_html(tmp_path):
     assert answer["result"]["filename"] == "chatzoo-comparison.html"
     soup = soup_of(answer["result"]["html"])
     assert columns_of(soup)["alpha"].select_one("[data-testid=reply]").get_text().strip() == "Reply 1 to: hello"
+
+
+def test_batch_summary_statistics_are_in_the_report(tmp_path):
+    w = ChatZooWidget([ScriptedBOT("alpha", reply="Paris"), ScriptedBOT("beta", reply="Lyon")])
+    w.run_batch(["Capital of France?", "Capital of France, again?"])
+    w.send("Capital?", wait=True)
+    w.vote("alpha")  # the summary's sign test on votes
+    soup = soup_of(w.export(tmp_path / "summary.html").read_text(encoding="utf-8"))
+    titles = [s.select_one("h2").get_text() for s in soup.select("[data-testid=summary-section]")]
+    assert titles == ["Batch summary: per column", "Batch summary: per pair"]
+    columns, pairs = w.summary()
+    shown = soup.select("[data-testid=summary]")
+    assert [len(t.select("tbody tr")) for t in shown] == [len(columns), len(pairs)]
+    assert [th.get_text() for th in shown[1].select("th")] == [str(c) for c in pairs.columns], "every column shows"

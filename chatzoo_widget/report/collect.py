@@ -45,15 +45,32 @@ def table(frame: Any, *, blind: bool = False) -> dict[str, Any] | None:
     return {"columns": [str(c) for c in frame.columns], "rows": rows, "attrs": dict(frame.attrs)}
 
 
-def _summary(widget: Any, batch: pd.DataFrame | None) -> tuple[Any, str | None]:
-    """The batch run's summary table when the widget offers one (`summary()`); a failure is shown, not raised."""
+def table_blind(part: dict[str, Any] | None, blind: bool) -> dict[str, Any] | None:
+    """A table without the columns that name models or settings while blind."""
+    if not blind or part is None:
+        return part
+    keep = [i for i, c in enumerate(part["columns"]) if c not in _BLIND_TABLE_COLUMNS]
+    return {**part, "columns": [part["columns"][i] for i in keep],
+            "rows": [[row[i] for i in keep] for row in part["rows"]]}
+
+
+def _summary(widget: Any, batch: pd.DataFrame | None) -> tuple[list[dict[str, Any]], str | None]:
+    """The statistics `w.summary()` gives (per column, per pair; a DataFrame or anything that iterates into
+    DataFrames) for the last batch run, as [{"title", "table"}]; a failure is shown, not raised."""
     summary = getattr(widget, "summary", None)
     if batch is None or not callable(summary):
-        return None, None
+        return [], None
     try:
-        return summary(), None
+        result = summary()
     except Exception as exc:  # a summary that cannot be made must not cost the whole report
-        return None, f"{type(exc).__name__}: {exc}"
+        return [], f"{type(exc).__name__}: {exc}"
+    if isinstance(result, pd.DataFrame):
+        return [{"title": "Batch summary", "table": table(result)}], None
+    parts = [("Per column", getattr(result, "columns", None)), ("Per pair", getattr(result, "pairs", None))]
+    if not any(isinstance(frame, pd.DataFrame) for _, frame in parts):
+        parts = [(f"Summary {i + 1}", frame) for i, frame in enumerate(result)] if hasattr(result, "__iter__") else []
+    return [{"title": f"Batch summary: {title.lower()}" if title.startswith("Per") else title, "table": table(frame)}
+            for title, frame in parts if isinstance(frame, pd.DataFrame)], None
 
 
 def report_data(widget: Any) -> dict[str, Any]:
@@ -75,7 +92,7 @@ def report_data(widget: Any) -> dict[str, Any]:
         "arena": widget._arena is not None,
         "leaderboard": None if blind else (dict(widget.leaderboard_table) or None),
         "batch": table(batch, blind=blind),
-        "summary": table(summary, blind=blind),
+        "summary": [{**part, "table": table_blind(part["table"], blind)} for part in summary],
         "summary_error": summary_error,
     }
     if blind:

@@ -195,11 +195,11 @@ def render_page(data: Mapping[str, Any], title: str = "ChatZoo comparison") -> s
     if data.get("batch"):
         batch = data["batch"]
         parts.append(section("Batch run", table_html(batch["columns"], batch["rows"], testid="batch"), "batch-section"))
-    if data.get("summary"):
-        summary = data["summary"]
-        parts.append(section("Batch summary", table_html(summary["columns"], summary["rows"], testid="summary"),
+    for part in data.get("summary") or ():
+        summary = part["table"]
+        parts.append(section(part["title"], table_html(summary["columns"], summary["rows"], testid="summary"),
                              "summary-section"))
-    elif data.get("summary_error"):
+    if data.get("summary_error"):
         parts.append(section("Batch summary", f'<p class="cz-error">{esc(data["summary_error"])}</p>',
                              "summary-section"))
     if doc.get("manifests"):
