@@ -319,15 +319,25 @@ class ChatZooWidget(anywidget.AnyWidget):
         return compare.stats.summary(results, votes=self._book.votes, judgments=self._judges.judgments,
                                      **{"seed": self._seed if self._seed is not None else 0, **options})
 
-    def run_batch(self, prompts: Iterable[str | Iterable[str]], *, wait: bool = True, fresh_history: bool = True,
-                  timeout: float | None = None, samples: int = 1, judge: Any = None,
-                  judge_template: str | None = None) -> "pandas.DataFrame | compare.BatchRun":  # noqa: F821
-        """Send each prompt (or each multi-turn script, a list of prompts) to every column with a fresh history.
+    def run_batch(self, data: Any, *, checks: Any = None, template: str | list[str] | None = None,
+                  limit: int | None = None, shuffle: bool | int | None = None, grader: Any = None,
+                  wait: bool = True, fresh_history: bool = True, timeout: float | None = None, samples: int = 1,
+                  judge: Any = None, judge_template: str | None = None
+                  ) -> "pandas.DataFrame | compare.BatchRun":  # noqa: F821
+        """Send each prompt (or each multi-turn script, a list of prompts), or each row of a dataset, to every
+        column with a fresh history, and check the replies.
+
+        data: prompts and scripts, dict rows, a DataFrame, a `datasets.Dataset`, a path to a .csv, .jsonl, .json
+        or promptfoo .yaml file. `template` makes a row's prompt from its fields ("Q: {question}" or
+        "Q: {{question}}"); `limit` and `shuffle` (True or a seed) pick the rows. `checks` (promptfoo's assertion
+        types: icontains, regex, is-json, python, llm-rubric...) run on every row's final reply, with the row's
+        own (`assert`): the DataFrame gains `pass`, `score` and `checks`; `grader` grades llm-rubric and
+        select-best checks that name no `provider`. Every row keeps its `id`.
 
         Every (column, prompt) conversation runs at once, beside your own conversation (which is untouched).
         The widget shows a progress bar with a Stop button. With `wait=True` (default) this returns a DataFrame
-        (prompt, column, model, settings, reply, tokens, time to first token, tokens per second, finish reason);
-        interrupting the kernel stops the run and returns the rows so far. With `wait=False` it returns a
+        (id, prompt, column, model, settings, reply, tokens, time to first token, tokens per second, finish
+        reason); interrupting the kernel stops the run and returns the rows so far. With `wait=False` it returns a
         `BatchRun` at once (`.wait()` gives the DataFrame) and the widget's Stop button works meanwhile.
         `samples=k` answers each prompt k times per column with seeds 0..k-1 (a `sample` column). With `judge`
         (as for `judge`), every turn's pairs are judged: the rows get `judge_verdicts` and `judge_score`, and
@@ -335,10 +345,10 @@ class ChatZooWidget(anywidget.AnyWidget):
         """
         if self._batch is not None and self._batch.running:
             raise BusyError("a batch run is already going: stop it first")
-        run = compare.BatchRun(self.manager, [p if isinstance(p, str) else list(p) for p in prompts],
-                               votes=self._book, on_update=self._batch_changed, fresh_history=fresh_history,
-                               timeout=timeout, samples=samples, judge=judge, judge_template=judge_template,
-                               on_judgment=self._batch_judged)
+        run = compare.BatchRun(self.manager, data, votes=self._book, on_update=self._batch_changed,
+                               fresh_history=fresh_history, timeout=timeout, samples=samples, judge=judge,
+                               judge_template=judge_template, on_judgment=self._batch_judged, checks=checks,
+                               template=template, limit=limit, shuffle=shuffle, grader=grader)
         self._batch = run
         self._batch_changed()
         if not wait:
@@ -347,6 +357,14 @@ class ChatZooWidget(anywidget.AnyWidget):
         if run.error:
             raise RuntimeError(f"batch run failed: {run.error}")
         return run.result
+
+    def check(self, checks: Any, *, grader: Any = None, vars: Mapping[str, Any] | None = None
+              ) -> dict[str, dict[str, Any]]:
+        """Run checks (as for `run_batch`: `[{"type": "icontains", "value": "Paris"}, ...]`) on the latest reply of
+        every column -> {column: {"pass", "score", "reason", "metrics", "checks"}}. `grader` grades llm-rubric
+        and select-best checks that name no `provider`; `vars` fill `{{field}}` in the checks' values. Raises
+        ValueError for an unknown check type (listing the known ones) or a malformed check."""
+        return compare.check_turn(self.manager, checks, grader=grader, vars=dict(vars or {}))
 
     def stop_batch(self) -> None:
         """Stop the batch run in progress (the rows so far are kept)."""

@@ -28,7 +28,7 @@ def test_batch_runs_prompts_and_scripts_with_fresh_histories_and_keeps_the_users
     progress = []
     df = run_batch(m, ["one", ["two", "three"]], on_progress=lambda d, t: progress.append((d, t)))
     assert progress == [(0, 3), (1, 3), (2, 3), (3, 3)]
-    assert list(df.columns) == ["script", "prompt", "turn", "sample", "column", "model", "settings", "reply",
+    assert list(df.columns) == ["script", "id", "prompt", "turn", "sample", "column", "model", "settings", "reply",
                                 "new_tokens", "prompt_tokens", "time_to_first_token", "tokens_per_second",
                                 "total_time", "finish_reason", "mean_logprob", "perplexity", "status", "error"]
     a = df[df["column"] == "a"]

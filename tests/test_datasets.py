@@ -96,7 +96,7 @@ def test_a_malformed_csv_or_jsonl_line_names_the_file_and_line(tmp_path):
         load_rows(tmp_path / "quote.csv")
     with pytest.raises(FileNotFoundError, match="no data file"):
         load_rows(tmp_path / "missing.csv")
-    with pytest.raises(ValueError, match="give a list of prompts, or a path ending in"):
+    with pytest.raises(ValueError, match="must be a list of prompts .* or a path ending in .*; got the string 'just a prompt'"):
         load_rows("just a prompt")
 
 

@@ -10,6 +10,11 @@ from __future__ import annotations
 from .agreement import agreement, agreement_json, cohen_kappa
 from .arena import Arena, ArenaRound
 from .batch import BatchRun, run_batch, sweep
+from .batch_checks import BatchPlan, check_turn, plan_batch
+from .checks import KNOWN_TYPES as CHECK_TYPES
+from .checks import CheckContext, evaluate, parse_checks
+from .datasets import DataRow, load_rows
+from .promptfoo import load_promptfoo
 from .judge import (MT_BENCH_SYSTEM, MT_BENCH_TEMPLATE, JudgeBook, JudgeRun, PairJob, PairJudge, check_template,
                     judge_pairs, judge_source, parse_verdict, turn_jobs)
 from .hidden_prompts import hide_prompts
@@ -22,9 +27,11 @@ from .votes import BAD, TIE, VoteBook
 from . import stats  # summary, prompts_needed: see chatzoo_widget.compare.stats
 
 __all__ = [
-    "Arena", "ArenaRound", "BAD", "BatchRun", "FORMAT", "JudgeBook", "JudgeRun", "MT_BENCH_SYSTEM",
+    "Arena", "ArenaRound", "BAD", "BatchPlan", "BatchRun", "CHECK_TYPES", "CheckContext", "DataRow", "FORMAT",
+    "JudgeBook", "JudgeRun", "MT_BENCH_SYSTEM",
     "MT_BENCH_TEMPLATE", "PairJob", "PairJudge", "SOURCES", "TIE", "VERSION", "VoteBook", "agreement",
-    "agreement_json", "battle_records", "battles", "bradley_terry", "check_template", "cohen_kappa",
+    "agreement_json", "battle_records", "check_turn", "evaluate", "load_promptfoo", "load_rows",
+    "parse_checks", "plan_batch", "battles", "bradley_terry", "check_template", "cohen_kappa",
     "comparison_document", "elo_ratings", "export", "export_preference_pairs", "hide_prompts", "hub_revision",
     "judge_pairs", "judge_source", "judgment_votes", "leaderboard", "leaderboard_json", "load", "manifest",
     "manifests", "versions", "parse_verdict", "preference_pairs", "restore",

@@ -1,4 +1,5 @@
-"""Batch runs (a list of prompts or multi-turn scripts sent to every column) and setting sweeps.
+"""Batch runs (rows of a dataset, or a list of prompts or multi-turn scripts, sent to every column, with checks on
+the replies) and setting sweeps.
 
 `run_batch` answers every prompt in every column at once, each (column, script, sample) its own conversation,
 beside the user's (threads calling `bot.stream`, a bounded pool: a model's scheduler decodes them together),
@@ -25,26 +26,11 @@ from ..bots.base import ChatBOT, ReplyStats
 from ..bots.thinking import prompt_opens_block, split_thinking
 from ..events import ColumnRemoved, Event
 from ..manager import BusyError, ChatManager, Column, format_error, model_query
-from ..records import BATCH_COLUMNS, JUDGED_BATCH_COLUMNS, TABLE_STATS, ReplyRecord
+from ..records import BATCH_COLUMNS, CHECK_COLUMNS, JUDGED_BATCH_COLUMNS, TABLE_STATS, ReplyRecord
+from .batch_checks import BatchPlan, Graders, check_reply, plan_batch, select_best
 from .judge import MAX_IN_FLIGHT, PairJob, PairJudge, StopSet, check_template, judge_source, pair_tasks
 
 log = logging.getLogger(__name__)
-
-
-def _scripts(prompts: Any) -> list[list[str]]:
-    if isinstance(prompts, str) or not isinstance(prompts, Sequence):
-        raise ValueError("prompts must be a list: each item a prompt (str) or a multi-turn script (list of str)")
-    scripts = []
-    for i, item in enumerate(prompts):
-        script = [item] if isinstance(item, str) else item
-        if not isinstance(script, (list, tuple)) or not script:
-            raise ValueError(f"prompts[{i}] must be a prompt (str) or a non-empty list of prompts, got {item!r}")
-        for j, p in enumerate(script):
-            if not isinstance(p, str) or not p.strip():
-                where = f"prompts[{i}]" if isinstance(item, str) else f"prompts[{i}][{j}]"
-                raise ValueError(f"{where} is empty or not a string: {p!r}")
-        scripts.append(list(script))
-    return scripts
 
 
 def _check_options(*, samples: int = 1, fresh_history: bool = True, judge: Any = None,
@@ -58,8 +44,13 @@ def _check_options(*, samples: int = 1, fresh_history: bool = True, judge: Any =
 
 def run_batch(
     manager: ChatManager,
-    prompts: Sequence[str | Sequence[str]],
+    data: Any,
     *,
+    checks: Any = None,
+    template: str | Sequence[str] | None = None,
+    limit: int | None = None,
+    shuffle: bool | int | None = None,
+    grader: Any = None,
     fresh_history: bool = True,
     stop_event: threading.Event | None = None,
     on_progress: Callable[[int, int], None] | None = None,
@@ -72,6 +63,17 @@ def run_batch(
 ) -> pd.DataFrame:
     """Send each prompt, or each multi-turn script (a list of prompts sent one after another in one
     conversation), to every column that can answer, and collect the replies.
+
+    data: a list of prompts and scripts, a list of dicts, a DataFrame, a `datasets.Dataset`, a path to a .csv,
+        .jsonl, .json or promptfoo .yaml file, or a promptfoo config dict (see compare/datasets.py). Each row
+        keeps its id (`id` field, else its index): the `id` column.
+    template: the prompt made from a row's fields, `"Q: {question}"` or `"Q: {{question}}"` (a list: a script).
+    limit, shuffle: the first `limit` rows; `shuffle=True` or a seed: in a reproducible random order first.
+    checks: promptfoo-style checks for every row (`[{"type": "icontains", "value": "{{answer}}"}, ...]`, a
+        callable for a python check), with each row's own (`assert`). The rows' final replies gain `pass`,
+        `score` (promptfoo's weighted mean) and `checks` (each check's type, pass, score, reason, metric,
+        weight, error); a reply that did not finish is not checked (None).
+    grader: the model for llm-rubric and select-best checks that name no `provider` (as for `judge`).
 
     fresh_history: each prompt/script is its own conversation, from an empty history, and the columns'
         conversations are left untouched. Every (column, script, sample) conversation runs at once (up to
@@ -97,14 +99,25 @@ def run_batch(
     `df.attrs` has done, total and stopped. Raises BusyError when columns are answering already, ValueError for
     bad prompts, samples or template, RuntimeError when the judge cannot load.
     """
-    scripts = _scripts(prompts)
+    plan = plan_batch(data, checks=checks, template=template, limit=limit, shuffle=shuffle)
     _check_options(samples=samples, fresh_history=fresh_history, judge=judge, judge_template=judge_template)
     stop_event = stop_event or threading.Event()
     manager.refuse_if_busy("start a batch run")
+    graders = Graders(plan, grader, manager, timeout, stop_event) if plan.checked else None
+    try:
+        return _run(manager, plan, graders, fresh_history, stop_event, on_progress, timeout, samples, judge,
+                    judge_template, on_judgment, max_in_flight)
+    finally:
+        if graders is not None:
+            graders.release()
+
+
+def _run(manager, plan, graders, fresh_history, stop_event, on_progress, timeout, samples, judge, judge_template,
+         on_judgment, max_in_flight) -> pd.DataFrame:
     if not fresh_history:
-        return _through_manager(manager, scripts, stop_event, on_progress, timeout)
+        return _through_manager(manager, plan, graders, stop_event, on_progress, timeout)
     if judge is None:
-        return _BatchRunner(manager, scripts, samples, stop_event, on_progress, timeout, None, on_judgment,
+        return _BatchRunner(manager, plan, graders, samples, stop_event, on_progress, timeout, None, on_judgment,
                             max_in_flight).run()
     source = judge_source(judge, manager)
     lease = source.acquire()  # the judge's bot is held for this run only: a model loaded for it goes after
@@ -114,8 +127,8 @@ def run_batch(
         except Exception as exc:
             raise RuntimeError(f"the judge {source.name} could not load: {format_error(exc)}") from None
         pair_judge = PairJudge(bot, source.name, template=judge_template, settings=source.settings, timeout=timeout)
-        return _BatchRunner(manager, scripts, samples, stop_event, on_progress, timeout, pair_judge, on_judgment,
-                            max_in_flight).run()
+        return _BatchRunner(manager, plan, graders, samples, stop_event, on_progress, timeout, pair_judge,
+                            on_judgment, max_in_flight).run()
     finally:
         lease.release()
 
@@ -124,9 +137,10 @@ class _BatchRunner:
     """The concurrent batch: one task per (column, script, sample) conversation on a bounded thread pool, plus
     the judge's requests for each turn as soon as every column answered it."""
 
-    def __init__(self, manager, scripts, samples, stop_event, on_progress, timeout, judge, on_judgment,
-                 max_in_flight):
-        self.manager, self.scripts, self.samples = manager, scripts, samples
+    def __init__(self, manager, plan: BatchPlan, graders, samples, stop_event, on_progress, timeout, judge,
+                 on_judgment, max_in_flight):
+        self.manager, self.plan, self.graders, self.samples = manager, plan, graders, samples
+        self.scripts = scripts = plan.scripts
         self.stop_event, self.timeout, self.judge = stop_event, timeout, judge
         self.on_progress = on_progress or (lambda done, total: None)
         self.on_judgment = on_judgment or (lambda rec: None)
@@ -143,6 +157,7 @@ class _BatchRunner:
         self.left = {(s, k, t): len(self.columns) for s, script in enumerate(scripts) for k in range(samples)
                      for t in range(len(script))}
         self.group_rows: dict[tuple, list[dict[str, Any]]] = {}
+        self.final_rows: dict[tuple, list[dict[str, Any]]] = {}  # (script, sample) -> its last turn's rows
         self.skipped: set[tuple] = set()  # turns some column did not answer (stopped, removed): not counted
         self.done = 0
         self.stopped = False
@@ -278,15 +293,23 @@ class _BatchRunner:
     def _row(self, column: Column, order: int, s: int, k: int, t: int, prompt: str, before: list, text: str,
              stats: ReplyStats, settings: dict[str, Any], status: str, system_prompt: str = "") -> None:
         st = stats.to_dict()
-        row = {"script": s, "prompt": prompt, "turn": t, "sample": k, "column": column.name, "model": column.model,
+        row = {"script": s, "id": self.plan.rows[s].id, "prompt": prompt, "turn": t, "sample": k,
+               "column": column.name, "model": column.model,
                "settings": settings, "reply": text, **{key: st.get(key) for key in TABLE_STATS},
                "status": status, "error": st.get("error"), "_order": order, "_cid": column.id}
+        last = t == len(self.scripts[s]) - 1
+        if self.plan.checked:
+            row.update(check_reply(self.plan, s, text, status=status, latency_ms=_latency_ms(st), prompt=prompt,
+                                   column=column.name, graders=self.graders) if last
+                       else {"pass": None, "score": None, "checks": []})
         record = ReplyRecord(id=column.id, name=column.name, model=column.model, settings=dict(settings),
                              system_prompt=system_prompt, label=None, turn=t, prompt=prompt, history=before,
                              reply=text, stats=st, status=status)
         with self.lock:
             self.rows.append(row)
             self.group_rows.setdefault((s, k, t), []).append(record)
+            if last:
+                self.final_rows.setdefault((s, k), []).append(row)
         self._finish_group((s, k, t), answered=True)
 
     def _finish_group(self, key: tuple, answered: bool) -> None:
@@ -300,6 +323,9 @@ class _BatchRunner:
             self.done += 1
             done = self.done
             records = sorted(self.group_rows.get(key, []), key=lambda r: [c.id for c in self.columns].index(r["id"]))
+            final = sorted(self.final_rows.get(key[:2], []), key=lambda r: r["_order"])
+        if self.plan.checked and key[2] == len(self.scripts[key[0]]) - 1 and not self.stops.stopped.is_set():
+            select_best(self.plan, key[0], final, self.graders)  # needs every column's reply to the row
         self.on_progress(done, self.total)
         if self.judge is None or self.stops.stopped.is_set():
             return
@@ -332,16 +358,22 @@ class _BatchRunner:
                 scored = [v for v in mine.values() if v is not None]
                 r["judge_score"] = ((sum(v == "win" for v in scored) + 0.5 * sum(v == "tie" for v in scored))
                                     / len(scored)) if scored else None
-        df = pd.DataFrame(rows, columns=JUDGED_BATCH_COLUMNS if self.judge is not None else BATCH_COLUMNS)
+        columns = JUDGED_BATCH_COLUMNS if self.judge is not None else BATCH_COLUMNS
+        df = pd.DataFrame(rows, columns=columns + (CHECK_COLUMNS if self.plan.checked else []))
         df.attrs.update(done=self.done, total=self.total, stopped=self.stopped or self.stop_event.is_set())
         if self.judge is not None:
             df.attrs["judgments"] = list(self.judgments)
         return df
 
 
-def _through_manager(manager: ChatManager, scripts: list[list[str]], stop_event: threading.Event,
+def _latency_ms(stats: Mapping[str, Any]) -> float | None:
+    return None if stats.get("total_time") is None else stats["total_time"] * 1000.0
+
+
+def _through_manager(manager: ChatManager, plan: BatchPlan, graders: Graders | None, stop_event: threading.Event,
                      on_progress: Callable[[int, int], None] | None, timeout: float | None) -> pd.DataFrame:
     """fresh_history=False: the prompts go through the columns one by one, on top of their conversation."""
+    scripts = plan.scripts
     total = sum(len(s) for s in scripts)
     rows: list[dict[str, Any]] = []
     done, stopped = 0, False
@@ -365,11 +397,17 @@ def _through_manager(manager: ChatManager, scripts: list[list[str]], stop_event:
                         status = "timeout" if column.id in timed_out else "cancelled"
                     else:
                         status = "error" if reason == "error" else "done"
-                    rows.append({"script": s_index, "prompt": prompt, "turn": t_index, "sample": 0,
-                                 "column": column.name, "model": column.model,
-                                 "settings": manager.effective_settings(column), "reply": entry["content"],
-                                 **{k: stats.get(k) for k in TABLE_STATS}, "status": status,
-                                 "error": stats.get("error")})
+                    row = {"script": s_index, "id": plan.rows[s_index].id, "prompt": prompt, "turn": t_index,
+                           "sample": 0, "column": column.name, "model": column.model,
+                           "settings": manager.effective_settings(column), "reply": entry["content"],
+                           **{k: stats.get(k) for k in TABLE_STATS}, "status": status, "error": stats.get("error")}
+                    if plan.checked:
+                        last = t_index == len(script) - 1
+                        row.update(check_reply(plan, s_index, entry["content"], status=status,
+                                               latency_ms=_latency_ms(stats), prompt=prompt, column=column.name,
+                                               graders=graders) if last
+                                   else {"pass": None, "score": None, "checks": []})
+                    rows.append(row)
                     if status == "cancelled":
                         stopped = True  # stopped by stop_event, or by the user's Stop
                 done += 1
@@ -379,7 +417,7 @@ def _through_manager(manager: ChatManager, scripts: list[list[str]], stop_event:
         if manager.busy:  # an exception mid-turn: do not leave replies running
             manager.stop()
             manager.wait(30)
-    df = pd.DataFrame(rows, columns=BATCH_COLUMNS)
+    df = pd.DataFrame(rows, columns=BATCH_COLUMNS + (CHECK_COLUMNS if plan.checked else []))
     df.attrs.update(done=done, total=total, stopped=stopped)
     return df
 
@@ -408,9 +446,11 @@ class BatchRun:
     counts the pairs judged ("judged").
     """
 
-    def __init__(self, manager: ChatManager, prompts: Sequence[str | Sequence[str]], *,
+    def __init__(self, manager: ChatManager, data: Any, *,
                  on_update: Callable[[], None] | None = None, votes: Any = None, **options: Any):
-        _scripts(prompts)  # refuse bad prompts and options now, on the caller's thread
+        # refuse bad data, checks and options now, on the caller's thread; the rows are read once
+        plan = plan_batch(data, **{k: options.pop(k) for k in ("checks", "template", "limit", "shuffle")
+                                   if k in options})
         _check_options(**options)
         if manager.busy:
             raise BusyError("cannot start a batch run while columns are still answering: wait or press Stop")
@@ -425,7 +465,7 @@ class BatchRun:
             self.progress["judged"] = 0
             user_hook = options.get("on_judgment") or (lambda rec: None)
             options["on_judgment"] = lambda rec: (user_hook(rec), self._judged())
-        self.thread = threading.Thread(target=self._run, args=(list(prompts), options), daemon=True,
+        self.thread = threading.Thread(target=self._run, args=(plan, options), daemon=True,
                                        name="chatzoo-batch")
         self.thread.start()
 
@@ -443,10 +483,10 @@ class BatchRun:
         except Exception:  # the listener's bug (a closed widget): never a traceback from the run's thread
             log.exception("a batch run's progress listener failed")
 
-    def _run(self, prompts: list, options: dict[str, Any]) -> None:
+    def _run(self, plan: BatchPlan, options: dict[str, Any]) -> None:
         try:
             with self.votes.suspended() if self.votes is not None else contextlib.nullcontext():
-                self.result = run_batch(self.manager, prompts, stop_event=self.stop_event,
+                self.result = run_batch(self.manager, plan, stop_event=self.stop_event,
                                         on_progress=self._progress, **options)
             self.progress = {**self.progress, "running": False, "stopped": self.result.attrs["stopped"]}
         except Exception as exc:

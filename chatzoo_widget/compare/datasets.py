@@ -254,8 +254,8 @@ def _from_path(path: str | os.PathLike, templates: list[str] | None) -> list[Dat
     p = pathlib.Path(path)
     suffix = p.suffix.lower()
     if suffix not in FILE_SUFFIXES:
-        raise ValueError(f"data {str(path)!r} is a string: give a list of prompts, or a path ending in "
-                         f"{', '.join(FILE_SUFFIXES)}")
+        raise ValueError(f"data must be a list of prompts (or scripts, dict rows, a DataFrame) or a path ending in "
+                         f"{', '.join(FILE_SUFFIXES)}; got the string {str(path)!r}")
     if not p.is_file():
         raise FileNotFoundError(f"no data file at {str(p)!r}")
     if suffix in (".yaml", ".yml"):

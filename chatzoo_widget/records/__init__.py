@@ -263,6 +263,7 @@ class BatchRow(TypedDict):
     """One row of `run_batch()`'s DataFrame: one reply."""
 
     script: int
+    id: Annotated[int | str, "the data row's id: its `id` field, else its index in the data"]
     prompt: str
     turn: int
     sample: int
@@ -289,10 +290,34 @@ class JudgedBatchRow(BatchRow):
     judge_score: Annotated[float | None, "(wins + ties / 2) / judged pairs"]
 
 
+# `pass` is a Python keyword: the check records are declared with TypedDict's call form.
+CheckResult = TypedDict("CheckResult", {
+    "type": Annotated[str, "the check's type (promptfoo's names; not-<type> inverted)"],
+    "pass": bool,
+    "score": float,
+    "reason": str,
+    "metric": Annotated[str | None, "the named metric it counts towards"],
+    "weight": float,
+    "error": Annotated[str | None, "why the check could not run (a python check raised, a grader unreachable)"],
+    "checks": NotRequired[Annotated[list["CheckResult"], "an assert-set's own checks"]],
+})
+CheckResult.__doc__ = "One check's result on one reply (`run_batch(checks=...)`'s `checks`, `w.check`)."
+
+#: the fields a batch row gains when checks ran
+CHECKED_FIELDS = {
+    "pass": Annotated[bool | None, "every check passed (or the score reached the row's threshold); null: the "
+                                  "reply did not finish, or an earlier turn of a script"],
+    "score": Annotated[float | None, "the checks' weighted mean score"],
+    "checks": list[CheckResult],
+}
+CheckedBatchRow = TypedDict("CheckedBatchRow", {**BatchRow.__annotations__, **CHECKED_FIELDS})
+CheckedBatchRow.__doc__ = "A batch row of a run with checks (the final turn of each row is checked)."
+
 #: every record type, in the order `js/src/records.ts` declares them
 RECORDS: tuple[type, ...] = (Stats, TokenAlternative, TokenLogprob, Entry, EditedTurn, Message, ReplyRecord, Vote,
                              Thumb, Judgment, Manifest, SavedColumn, ComparisonDocument, TableRow, BatchRow,
                              JudgedBatchRow)
+RECORDS += (CheckResult, CheckedBatchRow)  # the batch checks' records, declared after the others
 
 #: what the loader fills in for optional fields missing from a file
 LOAD_DEFAULTS: dict[type, dict[str, Any]] = {
@@ -306,6 +331,7 @@ LOAD_DEFAULTS: dict[type, dict[str, Any]] = {
 TABLE_COLUMNS: list[str] = list(fields(TableRow))
 BATCH_COLUMNS: list[str] = list(fields(BatchRow))
 JUDGED_BATCH_COLUMNS: list[str] = list(fields(JudgedBatchRow))
+CHECK_COLUMNS: list[str] = list(CHECKED_FIELDS)
 
 
 def with_defaults(record: type, value: Mapping[str, Any]) -> dict[str, Any]:

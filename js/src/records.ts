@@ -254,6 +254,8 @@ export interface TableRow {
 /** One row of `run_batch()`'s DataFrame: one reply. */
 export interface BatchRow {
   script: number;
+  /** the data row's id: its `id` field, else its index in the data */
+  id: number | string;
   prompt: string;
   turn: number;
   sample: number;
@@ -279,6 +281,8 @@ export interface BatchRow {
 /** A batch row of a run with a judge. */
 export interface JudgedBatchRow {
   script: number;
+  /** the data row's id: its `id` field, else its index in the data */
+  id: number | string;
   prompt: string;
   turn: number;
   sample: number;
@@ -303,4 +307,52 @@ export interface JudgedBatchRow {
   judge_verdicts: Record<string, "win" | "loss" | "tie" | null>;
   /** (wins + ties / 2) / judged pairs */
   judge_score: number | null;
+}
+
+/** One check's result on one reply (`run_batch(checks=...)`'s `checks`, `w.check`). */
+export interface CheckResult {
+  /** the check's type (promptfoo's names; not-<type> inverted) */
+  type: string;
+  pass: boolean;
+  score: number;
+  reason: string;
+  /** the named metric it counts towards */
+  metric: string | null;
+  weight: number;
+  /** why the check could not run (a python check raised, a grader unreachable) */
+  error: string | null;
+  /** an assert-set's own checks */
+  checks?: CheckResult[];
+}
+
+/** A batch row of a run with checks (the final turn of each row is checked). */
+export interface CheckedBatchRow {
+  script: number;
+  /** the data row's id: its `id` field, else its index in the data */
+  id: number | string;
+  prompt: string;
+  turn: number;
+  sample: number;
+  column: string;
+  model: string;
+  settings: Record<string, unknown>;
+  reply: string;
+  new_tokens: number | null;
+  prompt_tokens: number | null;
+  time_to_first_token: number | null;
+  tokens_per_second: number | null;
+  total_time: number | null;
+  finish_reason: string | null;
+  /** mean log-probability per token (logprobs on) */
+  mean_logprob: number | null;
+  /** exp(-mean_logprob) */
+  perplexity: number | null;
+  /** done | error | cancelled | timeout */
+  status: string;
+  error: string | null;
+  /** every check passed (or the score reached the row's threshold); null: the reply did not finish, or an earlier turn of a script */
+  pass: boolean | null;
+  /** the checks' weighted mean score */
+  score: number | null;
+  checks: CheckResult[];
 }
