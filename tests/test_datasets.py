@@ -153,3 +153,14 @@ def _write_yaml(tmp_path, config):
 
 def test_render_fills_dotted_fields_and_json_values():
     assert render("{{a.b}} {{c}}", {"a": {"b": 1}, "c": [1, 2]}) == "1 [1, 2]"
+
+
+def test_the_shipped_question_set_loads_with_a_check_on_every_row():
+    import chatzoo_widget
+    from chatzoo_widget.compare.checks import parse_checks
+
+    path = pathlib.Path(chatzoo_widget.__file__).parent / "data" / "questions.jsonl"
+    rows = load_rows(path, template="{question} Answer in a few words.")
+    assert len(rows) == 40 and len({r.id for r in rows}) == 40
+    assert all(r.turns[0].endswith("? Answer in a few words.") for r in rows)
+    assert all(len(parse_checks(r.checks)) == 1 for r in rows)

@@ -41,6 +41,9 @@ def render_value(value: Any, vars: Mapping[str, Any]) -> Any:
     """`{{name}}` placeholders in a check's value (and in a list's items) filled from the row's fields; a field
     the row lacks raises KeyError with its name."""
     if isinstance(value, str):
+        if "{{" not in value:
+            return value
+
         def fill(m: re.Match) -> str:
             cur: Any = vars
             for part in m.group(1).split("."):

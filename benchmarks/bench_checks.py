@@ -1,0 +1,92 @@
+"""run_batch's overhead with checks: 1,000 rows x 4 scripted columns, 3 checks per reply, against the same
+`bot.stream` calls made directly from a thread pool of the same size (goal: overhead <= 1.10x).
+
+Both sides send the same prompts to the same ScriptedBOTs (`--delay` seconds per word stands in for a model's
+time per token; 0 measures pure bookkeeping) with the same number of requests in flight; run_batch also builds
+its rows, records and DataFrame and runs the checks (icontains, regex, python). Rounds alternate the two sides so
+drift in the machine's load hits both alike; the figure is the ratio of the medians.
+
+    python benchmarks/bench_checks.py [--rows 1000] [--columns 4] [--delay 0.001] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from chatzoo_widget.compare import run_batch  # noqa: E402
+from chatzoo_widget.compare.judge import MAX_IN_FLIGHT  # noqa: E402
+from chatzoo_widget.manager import ChatManager  # noqa: E402
+from chatzoo_widget.testing import ScriptedBOT, wait_until  # noqa: E402
+
+CHECKS = [{"type": "icontains", "value": "{{answer}}"}, {"type": "regex", "value": r"\bto\b"},
+          {"type": "python", "value": "len(output) < 200"}]
+
+
+def columns(n: int, delay: float) -> list[ScriptedBOT]:
+    return [ScriptedBOT(f"col{i}", delay=delay) for i in range(n)]
+
+
+def direct(bots: list[ScriptedBOT], prompts: list[str]) -> float:
+    """The baseline: every (prompt, column) `bot.stream` call from a pool as large as run_batch's."""
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=MAX_IN_FLIGHT) as pool:
+        jobs = [pool.submit(lambda b, p: b.stream([{"role": "HUMAN", "content": p}]).consume(), b, p)
+                for p in prompts for b in bots]
+        for job in jobs:
+            job.result()
+    return time.perf_counter() - start
+
+
+def batch(manager: ChatManager, rows: list[dict]) -> float:
+    start = time.perf_counter()
+    df = run_batch(manager, rows, template="{question}", checks=CHECKS)
+    elapsed = time.perf_counter() - start
+    assert len(df) == len(rows) * len(manager.columns) and df["pass"].all(), df["checks"].iloc[0]
+    return elapsed
+
+
+def main() -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1000)
+    parser.add_argument("--columns", type=int, default=4)
+    parser.add_argument("--delay", type=float, default=0.001, help="seconds per word of each scripted reply")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    bots = columns(args.columns, args.delay)
+    manager = ChatManager()
+    for bot in bots:
+        manager.add(bot)
+    assert wait_until(lambda: all(c.status == "ready" for c in manager.columns.values()), 30)
+    rows = [{"id": i, "question": f"question number {i}", "answer": f"number {i}"} for i in range(args.rows)]
+    prompts = [r["question"] for r in rows]
+    direct(bots, prompts[:50])  # warm both paths
+    batch(manager, rows[:50])
+    times: dict[str, list[float]] = {"direct": [], "run_batch": []}
+    for _ in range(args.rounds):
+        times["direct"].append(direct(bots, prompts))
+        times["run_batch"].append(batch(manager, rows))
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    figures = {"rows": args.rows, "columns": args.columns, "checks_per_reply": len(CHECKS), "delay": args.delay,
+               "direct_s": round(medians["direct"], 3), "run_batch_s": round(medians["run_batch"], 3),
+               "overhead": round(medians["run_batch"] / medians["direct"], 3)}
+    print(f"{args.rows} rows x {args.columns} columns, {len(CHECKS)} checks each, {args.delay * 1000:g} ms/word: "
+          f"direct {medians['direct']:.2f} s, run_batch {medians['run_batch']:.2f} s, "
+          f"overhead {figures['overhead']:.3f}x (goal <= 1.10)")
+    print(json.dumps(figures))
+    manager.close() if hasattr(manager, "close") else None
+    return figures
+
+
+if __name__ == "__main__":
+    main()
