@@ -25,7 +25,9 @@ from ..bots.base import ChatBOT, ReplyStats
 from ..bots.thinking import prompt_opens_block, split_thinking
 from ..events import ColumnRemoved, Event
 from ..manager import BusyError, ChatManager, Column, format_error, model_query
-from ..records import BATCH_COLUMNS, CHECK_COLUMNS, JUDGED_BATCH_COLUMNS, TABLE_STATS, ReplyRecord
+from ..records import BATCH_COLUMNS, CHECK_COLUMNS, JUDGED_BATCH_COLUMNS, TABLE_STATS, ReplyRecord, Stats, fields
+
+STATS_FIELDS = fields(Stats)
 from .batch_checks import BatchPlan, Graders, check_reply, plan_batch, select_best
 from .judge import MAX_IN_FLIGHT, PairJob, PairJudge, StopSet, check_template, judge_source, pair_tasks
 
@@ -161,6 +163,7 @@ class _BatchRunner:
         self.done = 0
         self.stopped = False
         self.lock = threading.Lock()
+        self.settings_of: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         self.outstanding = 0  # tasks submitted and not finished; `idle` is set when none are left
         self.idle = threading.Event()
         self.idle.set()
@@ -246,7 +249,7 @@ class _BatchRunner:
                 if self.stops.stopped.is_set() or column.id in self.removed:
                     return
                 history.append({"role": "HUMAN", "content": prompt, "turn": t})
-                settings = self.manager.turn_settings(bot, column.settings)
+                settings, shown = self._settings(bot, column)
                 if self.samples > 1 and "seed" in bot.settings_spec():
                     settings["seed"] = k
                 before = model_query(history)[:-1]
@@ -254,10 +257,10 @@ class _BatchRunner:
                 # The answer alone, as in a column's history: the diff, votes, judges and pairs read it.
                 text = split_thinking(text, column.think_tags,
                                       opened=prompt_opens_block(stats.rendered_prompt, column.think_tags)).answer
-                shown = self.manager.effective_settings(column)
                 if "seed" in settings:
                     shown["seed"] = settings["seed"]
-                st = stats.to_dict()  # once: asdict is a deep copy (the record and the history share it)
+                # the record's fields, copied once (to_dict's asdict deep-copies every field, tokens included)
+                st = {key: getattr(stats, key) for key in STATS_FIELDS}
                 history.append({"role": "BOT", "content": text, "turn": t, "stats": st})
                 self._row(column, order, s, k, t, prompt, before, text, st, shown, status,
                           system_prompt=settings.get("system_prompt", ""))
@@ -268,6 +271,17 @@ class _BatchRunner:
         finally:
             for t in range(answered, len(script)):  # turns left unanswered still close their group
                 self._finish_group((s, k, t), answered=False)
+
+    def _settings(self, bot: ChatBOT, column: Column) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(the settings sent, the settings shown in the rows) of a column: read at its first reply, so one run
+        uses one set of settings per column (and building them per reply is not paid 1,000 times)."""
+        with self.lock:
+            cached = self.settings_of.get(column.id)
+        if cached is None:
+            cached = (self.manager.turn_settings(bot, column.settings), self.manager.effective_settings(column))
+            with self.lock:
+                self.settings_of[column.id] = cached
+        return dict(cached[0]), dict(cached[1])
 
     def _ask(self, bot: ChatBOT, query: list[dict[str, str]], settings: dict[str, Any], column_id: str):
         """One reply -> (text, stats, status); never raises."""
