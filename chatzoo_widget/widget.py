@@ -86,6 +86,9 @@ class ChatZooWidget(anywidget.AnyWidget):
         quiet.install()  # library warnings from worker threads would land in whatever cell runs
         super().__init__(arena=arena, _snapshot_id=uuid.uuid4().hex, **kwargs)
         self._snapshot_shown = False  # set once displayed: only then is there an output to update
+        # Columns end their turns in their own threads: one snapshot at a time, each made inside the lock, so the
+        # last one published is made after every change before it (never an older one published last).
+        self._snapshot_lock = threading.Lock()
         self._sync_lock = threading.RLock()
         self._blind = BlindFilter()  # every outgoing trait and message passes it (get_state, _send)
         self._column_set = ColumnSet(self._blind.state, self._sync_lock)  # the column models pass it too
@@ -420,7 +423,11 @@ class ChatZooWidget(anywidget.AnyWidget):
 
         from .report.snapshot import snapshot_bundle
 
-        bundle = self._repr_mimebundle_()  # anywidget's is (data, metadata)
+        repr_bundle = self._repr_mimebundle_  # anywidget's own (any ipywidgets version): (data, metadata)
+        bundle = repr_bundle() if callable(repr_bundle) else None
+        if not bundle:  # a closed widget has no view (ipywidgets sets _repr_mimebundle_ to None)
+            display(repr(self))
+            return
         data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
         # what a host without the widget prints in its place (the snapshot under it shows the conversation)
         data = {**data, "text/plain": f"ChatZoo Widget ({len(self.manager.columns)} columns)"}
@@ -445,7 +452,8 @@ class ChatZooWidget(anywidget.AnyWidget):
 
             from .report.snapshot import snapshot_bundle
 
-            update_display(snapshot_bundle(self), raw=True, display_id=self._snapshot_id)
+            with self._snapshot_lock:
+                update_display(snapshot_bundle(self), raw=True, display_id=self._snapshot_id)
         except Exception:  # a snapshot that cannot be made leaves the last one in place
             pass
 

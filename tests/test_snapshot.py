@@ -86,3 +86,11 @@ def test_a_failing_snapshot_costs_nothing(outputs, monkeypatch):
     monkeypatch.setattr(snapshot, "snapshot_html", lambda widget: 1 / 0)
     assert w.send("still answered", wait=True) == {"alpha": "Reply 1 to: still answered"}
     assert [kind for kind, _, _ in outputs] == ["display", "display"], "the last snapshot stays"
+
+
+def test_a_closed_widget_displays_no_snapshot(outputs):
+    w = ChatZooWidget([ScriptedBOT("alpha")])
+    w.close()
+    w._ipython_display_()
+    assert [(kind, display_id) for kind, _, display_id in outputs] == [("display", None)]
+    assert isinstance(outputs[0][1], str)
