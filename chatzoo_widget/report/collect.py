@@ -73,12 +73,13 @@ def _summary(widget: Any, batch: pd.DataFrame | None) -> tuple[list[dict[str, An
             for title, frame in parts if isinstance(frame, pd.DataFrame)], None
 
 
-def report_data(widget: Any) -> dict[str, Any]:
-    """Everything the report shows, as JSON-able data (see the module docstring for what blind changes)."""
+def report_data(widget: Any, *, manifests: bool = True) -> dict[str, Any]:
+    """Everything the report shows, as JSON-able data (see the module docstring for what blind changes);
+    `manifests=False` leaves the manifests out (the notebook's snapshot does not show them)."""
     book, blind_filter = widget._book, widget._blind
     blind = book.is_blind()
     doc = compare.comparison_document(widget.manager, book, widget._arena, judgments=widget._judges.judgments,
-                                      with_manifests=not blind)
+                                      with_manifests=manifests and not blind)
     states = {c["name"]: c for c in widget.manager.snapshot()}
     for col in doc["columns"]:  # a column whose model failed to load says why
         state = states.get(col["name"]) or {}

@@ -9,6 +9,7 @@ handle on the report.
 
 from __future__ import annotations
 
+import functools
 import html
 
 import nh3
@@ -45,9 +46,15 @@ def sanitize(fragment: str) -> str:
                      set_tag_attribute_values={"a": {"target": "_blank"}})
 
 
+@functools.lru_cache(maxsize=4096)
+def _cached(text: str) -> str:
+    return sanitize(_MD.render(text))
+
+
 def markdown_to_html(text: str) -> str:
     """Markdown (a reply, a thinking block) to sanitised HTML, safe to put in a page as is."""
-    return sanitize(_MD.render(text or ""))
+    # The snapshot renders the whole conversation again at every turn's end: replies of ordinary size are cached.
+    return _cached(text) if len(text or "") <= 65_536 else sanitize(_MD.render(text))
 
 
 __all__ = ["markdown_to_html", "sanitize"]

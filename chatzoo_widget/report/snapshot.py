@@ -85,7 +85,7 @@ def fragment(columns: Sequence[Mapping[str, Any]], snapshot_id: str, *, blind: b
 
 def snapshot_html(widget: Any) -> str:
     """The snapshot of `widget`'s conversation now (blind while its arena is)."""
-    data = report_data(widget)
+    data = report_data(widget, manifests=False)
     return fragment(data["document"].get("columns") or (), widget._snapshot_id, blind=bool(data.get("blind")))
 
 
