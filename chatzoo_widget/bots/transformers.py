@@ -141,6 +141,8 @@ class TransformersChatBOT(ChatBOT):
         num_threads: CPU threads of the model's scheduler thread (default: torch's, every core).
         prefill_chunk: prompt tokens the scheduler reads per forward pass (default 512): a long prompt shows its
             progress and can be stopped between chunks; smaller chunks report more often.
+        compile: decode on a compiled step over a static KV cache, built in the background (engine/compiled.py);
+            None (default): where it pays, on a GPU or with bfloat16 weights on CPU; False: never.
     """
 
     family = "transformers"
@@ -178,6 +180,7 @@ class TransformersChatBOT(ChatBOT):
         tokenizer: Any = None,
         num_threads: int | None = None,
         prefill_chunk: int = DEFAULT_PREFILL_CHUNK,
+        compile: bool | None = None,
     ):
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
@@ -202,6 +205,9 @@ class TransformersChatBOT(ChatBOT):
         self.tokenizer = tokenizer
         self.num_threads = num_threads
         self.prefill_chunk = check_chunk(prefill_chunk)
+        if compile not in (None, True, False):
+            raise ValueError(f"compile must be True, False or None (where it pays), got {compile!r}")
+        self.compile = compile
         self._config_dict: dict[str, Any] = {}
         self._split_hint: list[str] | None = None
         self._parameters: int | None = None
@@ -453,6 +459,7 @@ class TransformersChatBOT(ChatBOT):
             model_type=getattr(self.model.config, "model_type", None),
             dtype=str(dtype).removeprefix("torch.") if dtype is not None else None,
             dtype_reason=self.dtype_choice.reason if self.dtype_choice else f"dtype={self.dtype!r}",
+            decode_step=self.decode_step_status(),
             quantization=self.quantization,
             parameters=self._parameters,
             context_length=self.context_length,
@@ -462,6 +469,13 @@ class TransformersChatBOT(ChatBOT):
         if placed:
             info["device_map"] = {str(k): str(v) for k, v in placed.items()}
         return info
+
+    def decode_step_status(self) -> str:
+        """"compiling (one-off)", "compiled", "eager: <why>" or "eager" (compile off or not where it pays)."""
+        scheduler = self._scheduler
+        if scheduler is None or scheduler.compiled is None:
+            return "eager" if self.compile is not True or scheduler is not None else "not compiled yet"
+        return scheduler.compiled.status
 
     # ----- the classic hooks -------------------------------------------------------------------
     def get_input(self, prompt: str) -> dict[str, Any]:
@@ -621,7 +635,7 @@ class TransformersChatBOT(ChatBOT):
                     pad = self.tokenizer.eos_token_id
                 self._scheduler = Scheduler(self.model, name=self.name, max_batch=self.max_batch,
                                             pad_token_id=pad, threads=self.num_threads,
-                                            prefill_chunk=self.prefill_chunk)
+                                            prefill_chunk=self.prefill_chunk, compile=self.compile)
             return self._scheduler
 
     def close(self) -> None:

@@ -1,0 +1,251 @@
+"""A compiled decode step over a static KV cache, built in the background and used once ready.
+
+The scheduler keeps its rows left-padded (batch_state.py), so every row writes its newest key and value into the
+same cache column: a step is one write index for the whole batch, which is exactly transformers' StaticCache
+(one `cumulative_length` per layer). The decode step, `model(ids [B, 1], positions, mask [B, L], static cache)`,
+is compiled with `torch.compile(dynamic=False)` once per shape bucket: B rounded up to a power of two, L (the
+cache length) to 256 * 2**k. A new request, a longer reply or a longer conversation therefore reuses the graph of
+its bucket; the positions, the mask and the write index are tensors the graph reads, never constants it bakes in.
+
+Compiling never delays a reply: the first step of a bucket starts its compilation on a thread of its own and the
+scheduler goes on decoding eagerly (its DynamicCache); between two steps, once the bucket is ready, the rows'
+keys and values are copied into that bucket's static cache and the compiled step takes over. When the rows change
+(one joins or leaves) the static contents go back into the DynamicCache, where batch_state.py pads, joins and
+trims them as before, and come back at the next step. A compile that fails (no C compiler, an unsupported
+platform, an exception) leaves the model on the eager path, said once in the log and in `status`.
+
+Prefill stays eager: it runs once per request, in chunks of varying shape.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+log = logging.getLogger(__name__)
+
+#: smallest cache length bucket (tokens); larger buckets double it
+MIN_CACHE_BUCKET = 256
+
+
+def batch_bucket(rows: int) -> int:
+    """Rows rounded up to a power of two."""
+    return 1 << max(0, rows - 1).bit_length()
+
+
+def cache_bucket(length: int) -> int:
+    """A cache length of at least `length` tokens: 256, 512, 1024, ..."""
+    bucket = MIN_CACHE_BUCKET
+    while bucket < length:
+        bucket *= 2
+    return bucket
+
+
+def static_unsupported(model: Any) -> str | None:
+    """Why this model cannot decode on a static cache (None: it can)."""
+    config = getattr(model, "config", None)
+    text = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
+    layer_types = getattr(text, "layer_types", None) or []
+    if any("sliding" in str(t) or "chunked" in str(t) for t in layer_types):
+        return "sliding-window/hybrid attention (e.g. Gemma 3): its cache is not one static block"
+    if getattr(text, "sliding_window", None) and getattr(text, "use_sliding_window", True) and not layer_types:
+        return "sliding-window attention: its cache is not one static block"
+    if type(model).__module__.startswith("chatzoo_widget.models"):
+        return f"{type(model).__name__} is ChatZoo's own implementation and keeps a DynamicCache"
+    if getattr(model, "hf_device_map", None) and len(set(map(str, model.hf_device_map.values()))) > 1:
+        return "the model is split across devices (device_map)"
+    if getattr(model, "is_quantized", False) or getattr(model, "quantization_method", None):
+        return "bitsandbytes-quantized weights"
+    return None
+
+
+def compiler_unavailable(device: torch.device) -> str | None:
+    """Why torch.compile cannot run here (None: it can)."""
+    if device.type == "cpu" and not any(shutil.which(cc) for cc in ("cc", "gcc", "clang")):
+        return "no C compiler (inductor builds C++ kernels on CPU)"
+    if not hasattr(torch, "compile"):
+        return "this torch has no torch.compile"
+    return None
+
+
+@dataclass
+class _Bucket:
+    rows: int
+    length: int
+    cache: Any = None
+    step: Callable[..., torch.Tensor] | None = None
+    state: str = "building"  # building | ready | failed
+    seconds: float | None = None
+    ready: threading.Event = field(default_factory=threading.Event)
+
+
+class CompiledDecoder:
+    """One model's compiled decode steps (per bucket) and the static cache in use.
+
+    Used from the scheduler's thread only (`step`, `release`); compilation runs on background threads.
+    `on_status(text)` hears "compiling (one-off)" and what follows ("compiled", or why eager).
+    """
+
+    def __init__(self, model: Any, *, pad_token_id: int, cache_arg: str,
+                 on_status: Callable[[str], None] | None = None, mode: str | None = None):
+        self.model = model
+        self.pad_token_id = pad_token_id
+        self.cache_arg = cache_arg
+        self.on_status = on_status or (lambda text: None)
+        self.device = model.device
+        self.mode = mode if mode is not None else ("reduce-overhead" if self.device.type == "cuda" else None)
+        self._buckets: dict[tuple[int, int], _Bucket] = {}
+        self._lock = threading.Lock()
+        self._active: _Bucket | None = None  # whose static cache holds the rows' keys and values now
+        self.failure: str | None = static_unsupported(model) or compiler_unavailable(self.device)
+        #: steps taken on a compiled graph (a fact for tests and benchmarks)
+        self.compiled_steps = 0
+        if self.failure:
+            log.info("%s decodes eagerly: %s", type(model).__name__, self.failure)
+            self.on_status(f"eager: {self.failure}")
+
+    # ----- status -------------------------------------------------------------------------------
+    @property
+    def status(self) -> str:
+        """"compiling (one-off)", "compiled", "eager: <why>" or "not compiled yet"."""
+        if self.failure:
+            return f"eager: {self.failure}"
+        with self._lock:
+            states = [b.state for b in self._buckets.values()]
+        if "building" in states:
+            return "compiling (one-off)"
+        return "compiled" if states else "not compiled yet"
+
+    def compile_seconds(self) -> dict[str, float]:
+        """Seconds each bucket took to compile, by "rows x length"."""
+        with self._lock:
+            return {f"{b.rows}x{b.length}": b.seconds for b in self._buckets.values() if b.seconds is not None}
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until every bucket asked for so far is built (benchmarks and tests)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for bucket in list(self._buckets.values()):
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not bucket.ready.wait(left):
+                return False
+        return True
+
+    # ----- building -----------------------------------------------------------------------------
+    def _bucket(self, rows: int, length: int) -> _Bucket:
+        key = (batch_bucket(rows), cache_bucket(length))
+        with self._lock:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                bucket = self._buckets[key] = _Bucket(*key)
+                threading.Thread(target=self._build, args=(bucket,), daemon=True,
+                                 name=f"chatzoo-compile-{key[0]}x{key[1]}").start()
+                self.on_status("compiling (one-off)")
+        return bucket
+
+    def _build(self, bucket: _Bucket) -> None:
+        start = time.perf_counter()
+        try:
+            from transformers import StaticCache
+
+            cache = StaticCache(config=self.model.config, max_cache_len=bucket.length)
+            model, arg = self.model, self.cache_arg
+
+            def step(input_ids: torch.Tensor, position_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+                out = model(input_ids=input_ids, position_ids=position_ids, attention_mask=mask,
+                            use_cache=True, **{arg: cache})
+                return out.logits[:, -1, :].float()
+
+            # dynamo keeps its graphs per code object, with a limit on variants: a code object of its own per
+            # bucket (and model) keeps one bucket's graph from counting as another's recompilation
+            step.__code__ = step.__code__.replace(co_name=f"decode_step_{bucket.rows}x{bucket.length}")
+            compiled = torch.compile(step, dynamic=False, mode=self.mode)
+            ids, positions, mask = self._warmup_inputs(bucket)
+            with torch.inference_mode():
+                model(input_ids=ids, position_ids=positions, attention_mask=mask[:, :1], use_cache=True,
+                      **{arg: cache})  # allocates the static tensors (eagerly, outside the graph)
+                compiled(ids, positions, mask)  # compiles
+                compiled(ids, positions, mask)  # CUDA graphs record on the second call
+            bucket.cache, bucket.step = cache, compiled
+            bucket.seconds = time.perf_counter() - start
+            bucket.state = "ready"
+            log.info("compiled the decode step of %s for %d rows x %d tokens in %.1f s",
+                     type(self.model).__name__, bucket.rows, bucket.length, bucket.seconds)
+            self.on_status("compiled")
+        except Exception as exc:  # noqa: BLE001 - compiling is an optimisation: eager goes on
+            bucket.state = "failed"
+            first_line = str(exc).splitlines()[0][:200] if str(exc) else ""
+            self.failure = f"compiling failed ({type(exc).__name__}: {first_line})"
+            log.warning("%s decodes eagerly: %s", type(self.model).__name__, self.failure)
+            self.on_status(f"eager: {self.failure}")
+        finally:
+            bucket.ready.set()
+
+    def _warmup_inputs(self, bucket: _Bucket) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        ids = torch.full((bucket.rows, 1), self.pad_token_id, dtype=torch.long, device=self.device)
+        positions = torch.zeros((bucket.rows, 1), dtype=torch.long, device=self.device)
+        mask = torch.zeros((bucket.rows, bucket.length), dtype=torch.long, device=self.device)
+        mask[:, 0] = 1
+        return ids, positions, mask
+
+    # ----- decoding -----------------------------------------------------------------------------
+    def step(self, input_ids: torch.Tensor, mask: torch.Tensor, dynamic_cache: Any) -> torch.Tensor | None:
+        """Logits of one decode step on the compiled graph, or None: take the eager step (not ready, or cannot).
+
+        input_ids [rows, 1]; mask [rows, length] with this step's column already appended; dynamic_cache holds
+        the first length - 1 columns whenever no static cache is active."""
+        if self.failure:
+            return None
+        rows, length = mask.shape
+        bucket = self._bucket(rows, length)
+        if bucket.state != "ready":
+            if self._active is not None and self._active is not bucket:
+                self.release(dynamic_cache)
+            return None
+        if self._active is not bucket:
+            self.release(dynamic_cache)
+            self._load(bucket, dynamic_cache, length - 1)
+        full = torch.zeros((bucket.rows, bucket.length), dtype=mask.dtype, device=mask.device)
+        full[:rows, :length] = mask
+        full[rows:, length - 1] = 1  # padding rows attend to one column: no empty softmax
+        ids = torch.full((bucket.rows, 1), self.pad_token_id, dtype=torch.long, device=input_ids.device)
+        ids[:rows] = input_ids
+        positions = (full.sum(-1, keepdim=True) - 1).clamp(min=0)
+        positions[rows:] = 0
+        logits = bucket.step(ids, positions, full)
+        self.compiled_steps += 1
+        return logits[:rows].clone()
+
+    def _load(self, bucket: _Bucket, dynamic_cache: Any, columns: int) -> None:
+        """Copy the rows' keys and values (the first `columns` columns) into the bucket's static cache."""
+        from .batch_state import cache_layers
+
+        for dyn, static in zip(cache_layers(dynamic_cache), bucket.cache.layers):
+            rows = dyn.keys.shape[0]
+            static.keys[:rows, :, :columns].copy_(dyn.keys[:, :, :columns])
+            static.values[:rows, :, :columns].copy_(dyn.values[:, :, :columns])
+            static.cumulative_length.fill_(columns)
+        self._active = bucket
+        self._active_rows = int(cache_layers(dynamic_cache)[0].keys.shape[0])
+
+    def release(self, dynamic_cache: Any) -> None:
+        """Give the rows' keys and values back to the DynamicCache (before rows join or leave, or a switch)."""
+        bucket, self._active = self._active, None
+        if bucket is None or dynamic_cache is None:
+            return
+        from .batch_state import cache_layers
+
+        rows = self._active_rows
+        for dyn, static in zip(cache_layers(dynamic_cache), bucket.cache.layers):
+            columns = int(static.cumulative_length)
+            dyn.keys = static.keys[:rows, :, :columns].clone()
+            dyn.values = static.values[:rows, :, :columns].clone()
+
+
+__all__ = ["CompiledDecoder", "MIN_CACHE_BUCKET", "batch_bucket", "cache_bucket", "compiler_unavailable",
+           "static_unsupported"]
