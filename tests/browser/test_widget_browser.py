@@ -340,8 +340,10 @@ def test_loading_models_writes_nothing_but_the_widget_into_the_notebook(open_not
     wait_ready(col, REPLY_S)
 
     outputs = page.evaluate(NOTEBOOK_OUTPUTS_JS)
+    # the widget's own outputs: its view, and its static snapshot (chatzoo_widget/report/snapshot.py)
     stray = [(i, o) for i, cell in enumerate(outputs) for o in cell
-             if not (o.get("output_type") == "execute_result"
-                     and "ChatZooWidget" in "".join(o.get("data", {}).get("text/plain", "")))]
+             if not (o.get("output_type") in ("execute_result", "display_data")
+                     and ("application/vnd.jupyter.widget-view+json" in o.get("data", {})
+                          or "chatzoo-snapshot" in "".join(o.get("data", {}).get("text/html", ""))))]
     assert not stray, "output other than the widget landed in the notebook:\n" + "\n".join(
         f"cell {i}: {o.get('output_type')} {json.dumps(o.get('data') or o.get('text'))[:300]}" for i, o in stray)
