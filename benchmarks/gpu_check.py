@@ -14,6 +14,9 @@ downloaded), drives `chatzoo_widget.engine.scheduler.Scheduler` directly with to
 - seeded: sampled rows with seeds give the same tokens when the same batch runs again; alone against in a batch is
   reported (and required in float32, where rounding cannot tell the two apart).
 - cpu paths: on CUDA the engine's CPU-only tuning (few-rows linear path, core split, malloc_trim) is off.
+- single stream (CUDA): one request's decode rate on the eager step against the compiled step over a static
+  cache (engine/compiled.py, CUDA graphs by `mode="reduce-overhead"`), after its compile, against the card's roof
+  (device-to-device copy bandwidth / weight bytes), with the compile time.
 - throughput: new tokens/s of 1, 8 and 32 concurrent requests through the engine against bare `model.generate` of
   the same rows as one batch (equal prompt lengths, no end-of-sequence token, so both make every token).
 
@@ -204,12 +207,50 @@ def throughput(model: Any, scheduler: Any, levels: list[int], prompt_length: int
     return out
 
 
+def copy_bandwidth(device: str, mb: int = 1024) -> float:
+    """Bytes per second read by a device-to-device copy of `mb` MB (best of 5; a copy reads and writes each byte)."""
+    x = torch.empty(mb * 1024 * 1024, dtype=torch.uint8, device=device)
+    y = torch.empty_like(x)
+    best = float("inf")
+    for _ in range(5):
+        sync(device)
+        start = time.perf_counter()
+        y.copy_(x)
+        sync(device)
+        best = min(best, time.perf_counter() - start)
+    return x.numel() / best
+
+
+def single_stream(model: Any, prompt_length: int, tokens: int, rounds: int, device: str) -> dict:
+    """One request's decode rate, eager against compiled (after the compile), and both against the roof."""
+    from chatzoo_widget.engine.scheduler import Scheduler
+
+    prompt = random_prompts(1, [prompt_length], model.config.vocab_size, 3)
+    roof = copy_bandwidth(device) / sum(p.numel() * p.element_size() for p in model.parameters())
+    out: dict[str, Any] = {"roof_tok_s": round(roof, 1)}
+    for label, compiled_on in (("eager", False), ("compiled", True)):
+        scheduler = Scheduler(model, name=label, compile=compiled_on)
+        try:
+            start = time.perf_counter()
+            engine_rate(scheduler, prompt, 4, device)
+            if scheduler.compiled is not None:
+                scheduler.compiled.wait_ready()
+                out["compile_s"] = round(time.perf_counter() - start, 1)
+                out["decode_step"] = scheduler.compiled.status
+            rate = max(engine_rate(scheduler, prompt, tokens, device) for _ in range(rounds))
+            out[label] = {"tok_s": round(rate, 1), "pct_roof": round(100 * rate / roof, 1)}
+        finally:
+            scheduler.close()
+    out["speedup"] = round(out["compiled"]["tok_s"] / out["eager"]["tok_s"], 2)
+    return out
+
+
 # ----- one shape, then all -----------------------------------------------------------------------
 def check_shape(name: str, args: argparse.Namespace, device: str, dtype: torch.dtype) -> dict:
     from chatzoo_widget.engine.scheduler import Scheduler
 
     model = build_model(name, args.tiny, device, dtype)
-    scheduler = Scheduler(model, name=name, max_batch=max([*args.concurrency, args.rows]))
+    scheduler = Scheduler(model, name=name, max_batch=max([*args.concurrency, args.rows]), compile=False)
     result: dict[str, Any] = {"params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 1)}
     try:
         vocab = model.config.vocab_size
@@ -220,6 +261,9 @@ def check_shape(name: str, args: argparse.Namespace, device: str, dtype: torch.d
         result["seeded"] = check_seeded(scheduler, prompts, args.tokens, exact=dtype == torch.float32)
         result["tok_s"] = throughput(model, scheduler, args.concurrency, args.prompt_length, args.tokens,
                                      args.rounds, device)
+        if device.startswith("cuda"):
+            result["single_stream"] = single_stream(model, args.prompt_length, max(args.tokens, 128), args.rounds,
+                                                    device)
         result["ok"] = all(result[k]["ok"] for k in ("cpu_paths", "greedy", "seeded"))
     finally:
         scheduler.close()
