@@ -17,10 +17,11 @@ So the snapshot is an output of its own, not a type in the widget's bundle: `_ip
 the widget runs, its front end hides it (a style rule on the snapshot's class, for as long as a view is live), so
 a reader sees the live widget or the snapshot, never both. The kernel replaces the snapshot (`update_display`)
 when the conversation changes (turn end, clear, a vote). A host applies such an update where it tracks the display
-id: nbclient (`nbconvert --execute`, papermill) everywhere in the notebook, JupyterLab and VS Code only within the
-execution that displayed it (JupyterLab keeps display ids per output area): a conversation carried on later from
-other cells or the widget's own box is in a JupyterLab-saved file once the widget is displayed again
-(`w` in a cell) or `w.snapshot()` is shown.
+id: nbclient (`nbconvert --execute`, papermill) everywhere in the notebook; JupyterLab keeps display ids per
+output area, so it applies an update sent on behalf of the cell that displayed the widget (seen when that cell was
+the last one run and the widget's own box was used) but not one sent on behalf of a later cell: a conversation
+carried on from other cells is in a JupyterLab-saved file once the widget is displayed again (`w` in a cell) or
+`w.snapshot()` is shown.
 
 The fragment is plain HTML with no style sheet or script (GitHub strips both): one table, a column per model,
 a row per turn; replies rendered and sanitised as in the report; blind while the arena is.
