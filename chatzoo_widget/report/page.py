@@ -172,7 +172,8 @@ def render_page(data: Mapping[str, Any], title: str = "ChatZoo comparison") -> s
     parts = [
         "<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
         f'<meta http-equiv="Content-Security-Policy" content="{esc(_csp())}">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">', '<meta name="referrer" content="no-referrer">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<meta name="referrer" content="no-referrer">',
         f"<title>{esc(title)}</title><style>{CSS}</style></head>",
         '<body><main class="cz-report" data-testid="report">',
         f"<header><h1>{esc(title)}</h1>",

@@ -10,7 +10,6 @@ The size the snapshot adds to the saved notebook is printed (README quotes it).
 from __future__ import annotations
 
 import copy
-import json
 
 import nbformat
 import pytest
@@ -18,7 +17,7 @@ from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 from playwright.sync_api import expect
 
-from conftest import KERNEL_IDLE_JS, RUN_DONE_JS, WIDGET, _api, _notebook
+from conftest import KERNEL_IDLE_JS, RUN_DONE_JS, WIDGET, _notebook
 
 pytestmark = pytest.mark.browser
 
