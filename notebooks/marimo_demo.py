@@ -2,6 +2,7 @@
 # The widget is an anywidget, so marimo renders it with `mo.ui.anywidget`; everything else works as in Jupyter.
 import marimo
 
+__generated_with = "0.25.2"
 app = marimo.App(width="full")
 
 

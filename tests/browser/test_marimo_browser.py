@@ -93,3 +93,13 @@ def test_marimo_prompt_stream_stop_setting_vote(browser, marimo_app):
         root = page.locator("[data-testid=chatzoo]").first
         root.wait_for(state="visible", timeout=60_000)
         drive_comparison(root)
+
+
+def test_the_marimo_demo_is_a_clean_marimo_notebook():
+    """notebooks/marimo_demo.py passes `marimo check` (marimo's own lint: cells, names, format)."""
+    marimo = shutil.which("marimo", path=str(Path(sys.executable).parent)) or "marimo"
+    demo = REPO / "notebooks" / "marimo_demo.py"
+    done = subprocess.run([marimo, "check", "--strict", str(demo)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "MARIMO_SKIP_UPDATE_CHECK": "1"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "mo.ui.anywidget(w)" in demo.read_text()
