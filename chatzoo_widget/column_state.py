@@ -31,7 +31,7 @@ import traitlets
 from . import commands
 from .compare.hidden_prompts import hide_prompts
 
-INFO_KEYS = ("id", "name", "model", "family", "status", "error", "progress", "label", "blind", "real_name")
+INFO_KEYS = ("id", "name", "model", "family", "status", "error", "progress", "note", "label", "blind", "real_name")
 BULKY_KEYS = ("rendered_prompt", "reasoning")  # fetched with `entry_detail`, never synced
 
 

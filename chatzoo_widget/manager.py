@@ -175,6 +175,17 @@ def format_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _decode_note(step: Any) -> str | None:
+    """The column's note on its decode step: while it compiles, or why compiling failed (engine/compiled.py)."""
+    if not isinstance(step, str):
+        return None
+    if step.startswith("compiling"):
+        return step
+    if step.startswith("eager: compiling failed ("):  # the error's type only: its text is in the log
+        return "eager: compiling failed (" + step.split("(", 1)[1].split(":", 1)[0].rstrip(")") + ")"
+    return None
+
+
 class ChatManager:
     """Owns the bots, per-column histories and settings; broadcasts prompts and streams the replies."""
 
@@ -323,6 +334,9 @@ class ChatManager:
                     column.settings = self._validate(column.load.result(), column.settings)
                     if column.status == "loading":
                         column.status = "ready"
+                    listeners = getattr(column.load.result(), "decode_listeners", None)
+                    if isinstance(listeners, list):  # "compiling (one-off)" and its end reach the column
+                        listeners.append(lambda text: self.on_change())
                 except ValueError as err:
                     column.status, column.error = "error", f"bad settings for {column.name}: {err}"
         self.on_change()
@@ -721,6 +735,7 @@ class ChatManager:
             "status": column.status,
             "error": column.error,
             "progress": f"Loading {column.model}…" if column.status == "loading" else None,
+            "note": _decode_note(describe.get("decode_step")),
             "settings": self.effective_settings(column),
             "spec": bot.settings_spec().to_json() if bot else [],
             "history": [dict(e) for e in column.history],

@@ -165,3 +165,32 @@ def test_models_whose_cache_cannot_be_static_stay_eager_with_the_reason(tiny_cha
     scheduler = Scheduler(model, pad_token_id=0, compile=True)
     assert scheduler.compiled.failure is not None
     scheduler.close()
+
+
+def test_the_column_shows_compiling_then_why_it_stayed_eager(tiny_chat_dir, monkeypatch):
+    from chatzoo_widget.manager import ChatManager
+    from chatzoo_widget.testing import wait_until
+
+    gate = threading.Event()
+
+    def slow_then_broken(*args, **kwargs):
+        gate.wait(120)
+        raise RuntimeError("no inductor here")
+
+    monkeypatch.setattr(torch, "compile", slow_then_broken)
+    changes: list[int] = []
+    m = ChatManager(on_change=lambda: changes.append(1))
+    try:
+        m.add({"name": "c", "model": str(tiny_chat_dir), "type": "chat",
+               "load_options": {"compile": True, "dtype": "float32"}})
+        assert wait_until(lambda: m.get("c").status == "ready", timeout=300)
+        m.send("Hello there")
+        assert wait_until(lambda: m.snapshot()[0]["note"] == "compiling (one-off)", timeout=60)
+        assert wait_until(lambda: m.get("c").status == "ready", timeout=120)  # the reply did not wait for it
+        seen = len(changes)
+        gate.set()
+        assert wait_until(lambda: len(changes) > seen, timeout=60)  # the column is told, not polled
+        assert m.snapshot()[0]["note"] == "eager: compiling failed (RuntimeError)"
+    finally:
+        gate.set()
+        m.close()

@@ -216,6 +216,8 @@ class TransformersChatBOT(ChatBOT):
         self._scheduler: Scheduler | None = None
         self._scheduler_lock = threading.Lock()
         self._alone_lock = threading.Lock()  # requests that cannot batch run one at a time per model
+        #: told the decode step's status when it changes ("compiling (one-off)", "compiled", "eager: <why>")
+        self.decode_listeners: list[Any] = []
         if name is None:
             name = os.path.basename(self.model_name_or_path.rstrip("/\\")) or self.model_name_or_path
         self._inspect()
@@ -470,6 +472,13 @@ class TransformersChatBOT(ChatBOT):
             info["device_map"] = {str(k): str(v) for k, v in placed.items()}
         return info
 
+    def _decode_status_changed(self, text: str) -> None:
+        for listener in list(self.decode_listeners):
+            try:
+                listener(text)
+            except Exception as exc:  # noqa: BLE001 - a listener never breaks decoding
+                logging.getLogger(__name__).warning("decode status listener failed: %s", exc)
+
     def decode_step_status(self) -> str:
         """"compiling (one-off)", "compiled", "eager: <why>" or "eager" (compile off or not where it pays)."""
         scheduler = self._scheduler
@@ -636,6 +645,8 @@ class TransformersChatBOT(ChatBOT):
                 self._scheduler = Scheduler(self.model, name=self.name, max_batch=self.max_batch,
                                             pad_token_id=pad, threads=self.num_threads,
                                             prefill_chunk=self.prefill_chunk, compile=self.compile)
+                if self._scheduler.compiled is not None:
+                    self._scheduler.compiled.on_status = self._decode_status_changed
             return self._scheduler
 
     def close(self) -> None:

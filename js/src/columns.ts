@@ -235,7 +235,7 @@ class ColumnView {
     const revealed = arena && !blind;
     this.revealedEl.hidden = !revealed;
     this.revealedEl.title = revealed && column.label ? `Shown as ${column.label} before the vote` : "";
-    setText(this.subtitleEl, blind ? "" : [revealed ? column.label : null, column.family, column.model].filter(Boolean).join(" · "));
+    setText(this.subtitleEl, blind ? "" : [revealed ? column.label : null, column.family, column.model, column.note].filter(Boolean).join(" · "));
     this.subtitleEl.hidden = blind;
     // Long names wrap in the header; hovering also shows the name with the model behind it, once known.
     const name = column.name ?? column.id;

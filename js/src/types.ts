@@ -66,6 +66,8 @@ export interface ColumnState {
   status: Status;
   error?: string | null;
   progress?: string | null;
+  /** The decode step's note: "compiling (one-off)", or why compiling failed. */
+  note?: string | null;
   settings: Record<string, unknown>;
   spec: SettingSpec[];
   history: HistoryEntry[];
