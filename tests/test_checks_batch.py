@@ -137,3 +137,11 @@ def test_check_runs_on_the_last_turn_of_the_live_conversation():
             w.check([{"type": "nope"}])
     finally:
         w.close()
+
+
+def test_checks_also_run_when_the_batch_goes_through_the_conversation():
+    m = make(ScriptedBOT("a"))
+    df = run_batch(m, [{"id": "x", "prompt": "hello"}], fresh_history=False,
+                   checks=[{"type": "contains", "value": "hello"}, {"type": "not-icontains", "value": "HELLO"}])
+    assert df[["id", "pass", "score"]].values.tolist() == [["x", False, 0.5]]
+    assert len(m.get("a").history) == 2
