@@ -143,6 +143,7 @@ class TransformersChatBOT(ChatBOT):
             progress and can be stopped between chunks; smaller chunks report more often.
         compile: decode on a compiled step over a static KV cache, built in the background (engine/compiled.py);
             None (default): where it pays, on a GPU or with bfloat16 weights on CPU; False: never.
+        quantize: "int8": weight-only int8 linear layers after loading (models/int8.py; torch's own kernel).
     """
 
     family = "transformers"
@@ -181,6 +182,7 @@ class TransformersChatBOT(ChatBOT):
         num_threads: int | None = None,
         prefill_chunk: int = DEFAULT_PREFILL_CHUNK,
         compile: bool | None = None,
+        quantize: str | None = None,
     ):
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
@@ -208,6 +210,9 @@ class TransformersChatBOT(ChatBOT):
         if compile not in (None, True, False):
             raise ValueError(f"compile must be True, False or None (where it pays), got {compile!r}")
         self.compile = compile
+        if quantize not in (None, "int8"):
+            raise ValueError(f"quantize must be None or 'int8' (weight-only), got {quantize!r}")
+        self.quantize = quantize
         self._config_dict: dict[str, Any] = {}
         self._split_hint: list[str] | None = None
         self._parameters: int | None = None
@@ -425,6 +430,11 @@ class TransformersChatBOT(ChatBOT):
                 raise
         self.model.eval()
         self._parameters = int(self.model.num_parameters())
+        if self.quantize == "int8" and not getattr(self, "_int8_done", False):
+            from ..models.int8 import quantize_int8
+
+            quantize_int8(self.model)
+            self._int8_done = True
 
     # ----- facts about the model ---------------------------------------------------------------
     @property
@@ -462,7 +472,7 @@ class TransformersChatBOT(ChatBOT):
             dtype=str(dtype).removeprefix("torch.") if dtype is not None else None,
             dtype_reason=self.dtype_choice.reason if self.dtype_choice else f"dtype={self.dtype!r}",
             decode_step=self.decode_step_status(),
-            quantization=self.quantization,
+            quantization=self.quantization or (f"{self.quantize} weight-only" if self.quantize else None),
             parameters=self._parameters,
             context_length=self.context_length,
             device=str(self.input_device),
