@@ -1,4 +1,4 @@
-"""Token probabilities of local replies (issue 21): the engine scores the rows that ask, from the scores it picks from."""
+"""Token probabilities of local replies (issue 21): the engine scores the rows that ask, from what it picks from."""
 
 from __future__ import annotations
 
