@@ -1,15 +1,18 @@
 """The standalone report opened from disk in Chromium, with every request but the file itself refused.
 
 A reader sees every column, the page asks for nothing, no payload a model wrote runs (neither a dialog nor a
-window flag), a 1 MB reply loads, the column filter works, and without JavaScript the page reads the same.
+window flag), a 1 MB reply loads, the column filter works, and without JavaScript the page reads the same. The
+widget's "Download report" button in JupyterLab saves the same report.
 """
 
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from chatzoo_widget import ChatZooWidget
 from chatzoo_widget.testing import ScriptedBOT
+from test_compare_browser import SETUP, bot_messages, column, tid, widget
 
 XSS_REPLY = ('<img src=x onerror="window.__pwned=1"> <script>window.__pwned=2</script> '
              '[a](javascript:window.__pwned=5) <svg onload="alert(6)"></svg> '
@@ -90,5 +93,26 @@ def test_report_reads_without_javascript(browser, report_file):
         assert not page.get_by_test_id("report-tools").is_visible(), "the script's tools only come with it"
         page.locator("details.cz-thinking > summary").first.click()  # folding is the browser's own
         assert page.get_by_text("thoughts").first.is_visible()
+    finally:
+        context.close()
+
+
+@pytest.mark.timeout(120, method="signal")
+def test_download_report_button_saves_the_report_in_jupyterlab(open_notebook, browser, tmp_path):
+    page = open_notebook([SETUP, "w = ChatZooWidget([ScriptedBOT('alpha', reply='**alpha** answers'), "
+                                 "ScriptedBOT('beta', reply='beta answers')])\nw",
+                          "w.send('hello report', wait=True); w.wait(30)"])
+    expect(bot_messages(column(page, "beta"))).to_have_text(["beta answers"], timeout=15_000)
+    with page.expect_download(timeout=20_000) as info:
+        tid(widget(page), "download-report").click()
+    download = info.value
+    assert download.suggested_filename == "chatzoo-comparison.html"
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    context, report = open_offline(browser, saved)
+    try:
+        assert report.locator("[data-testid=column-name]").all_inner_texts() == ["alpha", "beta"]
+        assert report.locator("[data-testid=reply] strong").first.inner_text() == "alpha"
+        assert report.requests == [saved.as_uri()]
     finally:
         context.close()
