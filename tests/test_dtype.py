@@ -71,7 +71,7 @@ def test_auto_on_a_cpu_without_bf16_loads_fp32(cpu_flags, tiny_chat_dir):
 
 
 def test_a_bad_dtype_names_the_choices(tiny_chat_dir):
-    with pytest.raises(ValueError, match="dtype must be one of auto, checkpoint, float32, bfloat16, float16"):
+    with pytest.raises(ValueError, match="dtype must be one of auto, float32, bfloat16, float16, checkpoint"):
         load_bot(tiny_chat_dir, type="chat", dtype="bf16")
 
 

@@ -44,10 +44,10 @@ from .token_logprobs import ReplyTokens, TokenTexts
 
 DTYPES: dict[str, Any] = {
     "auto": "auto",  # the hardware's best (models/precision.py)
-    "checkpoint": "auto",  # the dtype the checkpoint was saved in
     "float32": torch.float32,
     "bfloat16": torch.bfloat16,
     "float16": torch.float16,
+    "checkpoint": "auto",  # the dtype the checkpoint was saved in
 }
 QUANTIZATIONS = (None, "8bit", "4bit")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".index.json", ".msgpack", ".h5", ".ckpt")
