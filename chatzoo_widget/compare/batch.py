@@ -252,8 +252,9 @@ class _BatchRunner:
                 settings, shown = self._settings(bot, column)
                 if self.samples > 1 and "seed" in bot.settings_spec():
                     settings["seed"] = k
-                before = model_query(history)[:-1]
-                text, stats, status = self._ask(bot, model_query(history), settings, column.id)
+                query = model_query(history)
+                before = query[:-1]
+                text, stats, status = self._ask(bot, query, settings, column.id)
                 # The answer alone, as in a column's history: the diff, votes, judges and pairs read it.
                 text = split_thinking(text, column.think_tags,
                                       opened=prompt_opens_block(stats.rendered_prompt, column.think_tags)).answer
@@ -326,12 +327,13 @@ class _BatchRunner:
             row.update(check_reply(self.plan, s, text, status=status, latency_ms=_latency_ms(st), prompt=prompt,
                                    column=column.name, graders=self.graders) if last
                        else {"pass": None, "score": None, "checks": []})
-        record = ReplyRecord(id=column.id, name=column.name, model=column.model, settings=dict(settings),
-                             system_prompt=system_prompt, label=None, turn=t, prompt=prompt, history=before,
-                             reply=text, stats=st, status=status)
         with self.lock:
             self.rows.append(row)
-            self.group_rows.setdefault((s, k, t), []).append(record)
+            if self.judge is not None:  # the judge's view of the reply, kept only when there is a judge
+                self.group_rows.setdefault((s, k, t), []).append(ReplyRecord(
+                    id=column.id, name=column.name, model=column.model, settings=dict(settings),
+                    system_prompt=system_prompt, label=None, turn=t, prompt=prompt, history=before, reply=text,
+                    stats=st, status=status))
             if last:
                 self.final_rows.setdefault((s, k), []).append(row)
         self._finish_group((s, k, t), answered=True)
