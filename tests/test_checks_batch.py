@@ -145,3 +145,18 @@ def test_checks_also_run_when_the_batch_goes_through_the_conversation():
                    checks=[{"type": "contains", "value": "hello"}, {"type": "not-icontains", "value": "HELLO"}])
     assert df[["id", "pass", "score"]].values.tolist() == [["x", False, 0.5]]
     assert len(m.get("a").history) == 2
+
+
+def test_check_picks_the_best_reply_of_the_live_turn_with_a_column_as_grader():
+    from chatzoo_widget.widget import ChatZooWidget
+
+    w = ChatZooWidget([ScriptedBOT("a", reply="hi"), ScriptedBOT("b", reply="hello, lovely to see you")])
+    try:
+        assert w.wait(10)
+        w.send("Greet me", wait=True)
+        picker = ScriptedBOT("picker", reply="Output 1 is warmest")
+        results = w.check([{"type": "select-best", "value": "the warmest greeting"}], grader=picker)
+        assert {k: (v["pass"], v["score"]) for k, v in results.items()} == {"a": (False, 0.0), "b": (True, 1.0)}
+        assert results["a"]["checks"][0]["reason"] == "Output 1 was selected"
+    finally:
+        w.close()
