@@ -226,3 +226,12 @@ def leaderboard_source(widget: Any, source: str) -> None:
         raise ValueError(f"unknown leaderboard source {source!r}: choose votes, judge or both")
     widget._leaderboard_source = source
     widget._refresh_leaderboard()
+
+
+@command
+def grid_rows(widget: Any, run: str, start: int = 0) -> dict[str, Any]:
+    """The results grid's rows from `start` (compare/grid.py): for a view that opened late or missed messages."""
+    grid = widget._grid
+    if grid is None or grid.run != run:
+        raise ValueError(f"batch run {run!r} is not the latest: the grid shows the latest run only")
+    return grid.rows_from(start)

@@ -70,6 +70,10 @@ class ChatZooWidget(anywidget.AnyWidget):
     leaderboard_table = traitlets.Dict().tag(sync=True)
     batch_progress = traitlets.Dict().tag(sync=True)
     judge_state = traitlets.Dict().tag(sync=True)
+    # The results grid of the latest batch run (compare/grid.py): its rows come as `grid_rows` messages.
+    grid_state = traitlets.Dict().tag(sync=True)
+    grid_summary = traitlets.Dict().tag(sync=True)
+    turn_checks = traitlets.Dict().tag(sync=True)  # w.check's results under the replies: {column id: {turn: ...}}
     # The static snapshot's id (report/snapshot.py): the live view hides the snapshot output of this id.
     _snapshot_id = traitlets.Unicode().tag(sync=True)
 
@@ -95,6 +99,8 @@ class ChatZooWidget(anywidget.AnyWidget):
         self._common_settings = dict(settings or {})
         self._seed = seed
         self._batch: compare.BatchRun | None = None
+        self._grid: compare.ResultsGrid | None = None
+        self._turn_checks = compare.TurnChecks()
         self.manager = ChatManager(on_event=self._stream_event, on_change=self._sync)
         self._arena = compare.Arena(seed) if arena else None
         self._book = compare.VoteBook(self.manager, self._arena)
@@ -348,11 +354,15 @@ class ChatZooWidget(anywidget.AnyWidget):
         """
         if self._batch is not None and self._batch.running:
             raise BusyError("a batch run is already going: stop it first")
+        grid = self._new_grid()
         run = compare.BatchRun(self.manager, data, votes=self._book, on_update=self._batch_changed,
                                fresh_history=fresh_history, timeout=timeout, samples=samples, judge=judge,
                                judge_template=judge_template, on_judgment=self._batch_judged, checks=checks,
-                               template=template, limit=limit, shuffle=shuffle, grader=grader)
-        self._batch = run
+                               template=template, limit=limit, shuffle=shuffle, grader=grader, on_row=grid.add)
+        self._batch, self._grid = run, grid
+        with self._sync_lock:
+            self.grid_summary = {}
+            self.grid_state = grid.state()
         self._batch_changed()
         if not wait:
             return run
@@ -366,8 +376,13 @@ class ChatZooWidget(anywidget.AnyWidget):
         """Run checks (as for `run_batch`: `[{"type": "icontains", "value": "Paris"}, ...]`) on the latest reply of
         every column -> {column: {"pass", "score", "reason", "metrics", "checks"}}. `grader` grades llm-rubric
         and select-best checks that name no `provider`; `vars` fill `{{field}}` in the checks' values. Raises
-        ValueError for an unknown check type (listing the known ones) or a malformed check."""
-        return compare.check_turn(self.manager, checks, grader=grader, vars=dict(vars or {}))
+        ValueError for an unknown check type (listing the known ones) or a malformed check. The widget shows each
+        result as badges under that reply (until it is answered again)."""
+        results = compare.check_turn(self.manager, checks, grader=grader, vars=dict(vars or {}))
+        self._turn_checks.record(self.manager, results)
+        with self._sync_lock:
+            self.turn_checks = self._turn_checks.state()
+        return results
 
     def stop_batch(self) -> None:
         """Stop the batch run in progress (the rows so far are kept)."""
@@ -488,6 +503,8 @@ class ChatZooWidget(anywidget.AnyWidget):
             self.judge_state = self._judge_state()
             if changed:  # revealed or blind again: unchanged traits (the leaderboard) must be sent anew
                 self.send_state([k for k in self.keys if not k.startswith("_") and k != "layout"])
+                if self._grid is not None:
+                    self._grid.new_view()  # the grid's rows were sent with the old names: fetched again
 
     def _on_manager_event(self, event: Any) -> None:
         """The manager's announcements (see chatzoo_widget.events) that the synced state does not show by itself."""
@@ -496,6 +513,9 @@ class ChatZooWidget(anywidget.AnyWidget):
                 self._refresh_leaderboard()
         if isinstance(event, ConversationChanged):
             self._refresh_snapshot()
+            if self._turn_checks.clear():
+                with self._sync_lock:
+                    self.turn_checks = {}
 
     def _update_blind(self, snapshot: list[dict[str, Any]]) -> bool:
         """Tell the blind filter what is secret now: the shown columns' names and models, and past ones."""
@@ -555,6 +575,22 @@ class ChatZooWidget(anywidget.AnyWidget):
                 self._refresh_leaderboard()
             self.judge_state = self._judge_state()
 
+    def _new_grid(self) -> compare.ResultsGrid:
+        """The results grid of a new batch run (compare/grid.py): rows as messages, its state and summary traits."""
+        def publish_state(grid: compare.ResultsGrid) -> None:
+            with self._sync_lock:
+                if grid is self._grid:
+                    self.grid_state = grid.state()
+
+        def publish_summary(record: dict[str, Any]) -> None:
+            with self._sync_lock:
+                if self._grid is not None and record.get("run") == self._grid.run:
+                    self.grid_summary = record
+
+        return compare.ResultsGrid(send=self.send_message, publish_state=publish_state,
+                                   publish_summary=publish_summary, order=self._book.presenter.order,
+                                   seed=self._seed if self._seed is not None else 0)
+
     def _batch_judged(self, record: dict[str, Any]) -> None:
         self._judges.add([record])
 
@@ -564,6 +600,8 @@ class ChatZooWidget(anywidget.AnyWidget):
             if not self._batch.progress.get("running"):
                 if self._judges.judgments:
                     self._refresh_leaderboard()  # the batch's verdicts
+                if self._grid is not None and self._grid.running:
+                    self._grid.finish()  # the last rows, then the summary in full
                 self._sync()  # the vote bar's "cannot vote during a batch run" must go once it ended
 
     def send_message(self, msg: dict[str, Any]) -> None:
@@ -573,6 +611,9 @@ class ChatZooWidget(anywidget.AnyWidget):
     def _stream_event(self, event: dict[str, Any]) -> None:
         """A manager event (turn_start, frame, turn_end...), as it goes to the browser (frames.py)."""
         self.send_message(on_the_wire(event))
+        if event.get("kind") == "turn_start" and self._turn_checks.forget(event.get("column"), event.get("turn")):
+            with self._sync_lock:  # answered again: the old reply's check badges go
+                self.turn_checks = self._turn_checks.state()
         if event.get("kind") in ("turn_end", "turn_error"):
             self._refresh_snapshot()
 

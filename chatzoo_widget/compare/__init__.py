@@ -24,10 +24,12 @@ from .manifest import hub_revision, manifest, manifests, versions
 from .exports import (FORMAT, VERSION, comparison_document, export, export_preference_pairs, load,
                       preference_pairs, restore, to_dataframe, validate)
 from .votes import BAD, TIE, VoteBook
+from .grid import ResultsGrid
+from .turn_checks import TurnChecks
 from . import stats  # summary, prompts_needed: see chatzoo_widget.compare.stats
 
 __all__ = [
-    "Arena", "ArenaRound", "BAD", "BatchPlan", "BatchRun", "CHECK_TYPES", "CheckContext", "DataRow", "FORMAT",
+    "Arena", "ArenaRound", "ResultsGrid", "TurnChecks", "BAD", "BatchPlan", "BatchRun", "CHECK_TYPES", "CheckContext", "DataRow", "FORMAT",
     "JudgeBook", "JudgeRun", "MT_BENCH_SYSTEM",
     "MT_BENCH_TEMPLATE", "PairJob", "PairJudge", "SOURCES", "TIE", "VERSION", "VoteBook", "agreement",
     "agreement_json", "battle_records", "check_turn", "evaluate", "load_promptfoo", "load_rows",

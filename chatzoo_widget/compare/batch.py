@@ -61,6 +61,7 @@ def run_batch(
     judge_template: str | None = None,
     on_judgment: Callable[[dict[str, Any]], None] | None = None,
     max_in_flight: int = MAX_IN_FLIGHT,
+    on_row: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> pd.DataFrame:
     """Send each prompt, or each multi-turn script (a list of prompts sent one after another in one
     conversation), to every column that can answer, and collect the replies.
@@ -93,6 +94,8 @@ def run_batch(
         gain `judge_verdicts` ({other column: "win", "loss", "tie" or None for a failed judgment}) and
         `judge_score` (wins + half the ties over the pairs judged); `df.attrs["judgments"]` holds the records,
         and `on_judgment(record)` is called for each.
+    on_row: called with a row's final replies (one per column, checked) once every column answered it: the
+        widget's results grid fills in from it.
 
     Returns one row per reply, sorted by script, sample, turn and column: script (index), prompt, turn (within
     its script), sample, column, model, settings, reply, new_tokens, prompt_tokens, time_to_first_token,
@@ -107,19 +110,19 @@ def run_batch(
     graders = Graders(plan, grader, manager, timeout, stop_event) if plan.checked else None
     try:
         return _run(manager, plan, graders, fresh_history, stop_event, on_progress, timeout, samples, judge,
-                    judge_template, on_judgment, max_in_flight)
+                    judge_template, on_judgment, max_in_flight, on_row)
     finally:
         if graders is not None:
             graders.release()
 
 
 def _run(manager, plan, graders, fresh_history, stop_event, on_progress, timeout, samples, judge, judge_template,
-         on_judgment, max_in_flight) -> pd.DataFrame:
+         on_judgment, max_in_flight, on_row=None) -> pd.DataFrame:
     if not fresh_history:
-        return _through_manager(manager, plan, graders, stop_event, on_progress, timeout)
+        return _through_manager(manager, plan, graders, stop_event, on_progress, timeout, on_row)
     if judge is None:
         return _BatchRunner(manager, plan, graders, samples, stop_event, on_progress, timeout, None, on_judgment,
-                            max_in_flight).run()
+                            max_in_flight, on_row).run()
     source = judge_source(judge, manager)
     lease = source.acquire()  # the judge's bot is held for this run only: a model loaded for it goes after
     try:
@@ -129,7 +132,7 @@ def _run(manager, plan, graders, fresh_history, stop_event, on_progress, timeout
             raise RuntimeError(f"the judge {source.name} could not load: {format_error(exc)}") from None
         pair_judge = PairJudge(bot, source.name, template=judge_template, settings=source.settings, timeout=timeout)
         return _BatchRunner(manager, plan, graders, samples, stop_event, on_progress, timeout, pair_judge,
-                            on_judgment, max_in_flight).run()
+                            on_judgment, max_in_flight, on_row).run()
     finally:
         lease.release()
 
@@ -139,12 +142,13 @@ class _BatchRunner:
     the judge's requests for each turn as soon as every column answered it."""
 
     def __init__(self, manager, plan: BatchPlan, graders, samples, stop_event, on_progress, timeout, judge,
-                 on_judgment, max_in_flight):
+                 on_judgment, max_in_flight, on_row=None):
         self.manager, self.plan, self.graders, self.samples = manager, plan, graders, samples
         self.scripts = scripts = plan.scripts
         self.stop_event, self.timeout, self.judge = stop_event, timeout, judge
         self.on_progress = on_progress or (lambda done, total: None)
         self.on_judgment = on_judgment or (lambda rec: None)
+        self.on_row = on_row or (lambda rows: None)
         self.columns = [c for c in manager.columns.values() if c.status != "error"]
         if not self.columns:
             raise RuntimeError("no column can answer: add a model first" if not manager.columns
@@ -352,6 +356,8 @@ class _BatchRunner:
             final = sorted(self.final_rows.get(key[:2], []), key=lambda r: r["_order"])
         if self.plan.checked and key[2] == len(self.scripts[key[0]]) - 1 and not self.stops.stopped.is_set():
             select_best(self.plan, key[0], final, self.graders)  # needs every column's reply to the row
+        if key[2] == len(self.scripts[key[0]]) - 1:
+            self.on_row(final)
         self.on_progress(done, self.total)
         if self.judge is None or self.stops.stopped.is_set():
             return
@@ -397,7 +403,8 @@ def _latency_ms(stats: Mapping[str, Any]) -> float | None:
 
 
 def _through_manager(manager: ChatManager, plan: BatchPlan, graders: Graders | None, stop_event: threading.Event,
-                     on_progress: Callable[[int, int], None] | None, timeout: float | None) -> pd.DataFrame:
+                     on_progress: Callable[[int, int], None] | None, timeout: float | None,
+                     on_row: Callable[[list[dict[str, Any]]], None] | None = None) -> pd.DataFrame:
     """fresh_history=False: the prompts go through the columns one by one, on top of their conversation."""
     scripts = plan.scripts
     total = sum(len(s) for s in scripts)
@@ -413,6 +420,7 @@ def _through_manager(manager: ChatManager, plan: BatchPlan, graders: Graders | N
                     break
                 targets = manager.send(prompt)
                 timed_out = _wait_turn(manager, stop_event, timeout)
+                first = len(rows)  # this turn's rows start here
                 for column in targets:
                     if column.removed or not column.history or column.history[-1]["role"] != "BOT":
                         continue
@@ -436,6 +444,8 @@ def _through_manager(manager: ChatManager, plan: BatchPlan, graders: Graders | N
                     rows.append(row)
                     if status == "cancelled":
                         stopped = True  # stopped by stop_event, or by the user's Stop
+                if on_row and t_index == len(script) - 1:
+                    on_row(rows[first:])
                 done += 1
                 if on_progress:
                     on_progress(done, total)

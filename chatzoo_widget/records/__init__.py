@@ -313,11 +313,91 @@ CHECKED_FIELDS = {
 CheckedBatchRow = TypedDict("CheckedBatchRow", {**BatchRow.__annotations__, **CHECKED_FIELDS})
 CheckedBatchRow.__doc__ = "A batch row of a run with checks (the final turn of each row is checked)."
 
+# ----- the widget's results grid and summary (compare/grid.py) -------------------------------------------
+GridCell = TypedDict("GridCell", {
+    "reply": Annotated[str, "the row's final reply, whole (the grid truncates it)"],
+    "status": Annotated[str, "done | error | cancelled | timeout"],
+    "error": str | None,
+    "pass": Annotated[bool | None, "null: no checks ran"],
+    "score": float | None,
+    "checks": list[CheckResult],
+})
+GridCell.__doc__ = "One column's reply to one row of a batch run, as the results grid shows it."
+
+
+class GridRow(TypedDict):
+    """One finished row of a batch run in the results grid (the widget's `grid_rows` messages)."""
+
+    key: Annotated[str, "unique within the run: '<script>:<sample>'"]
+    script: Annotated[int, "the row's position in the data"]
+    sample: int
+    id: Annotated[int | str, "the data row's id"]
+    prompt: Annotated[str, "the prompt of the row's last turn"]
+    cells: Annotated[dict[str, GridCell], "column name -> its reply"]
+
+
+class SummaryColumn(TypedDict):
+    """One row of `Summary.columns`: a column's pass rate or mean score with its interval and method."""
+
+    column: str
+    measure: Annotated[str, "pass | score"]
+    n: int
+    prompts: int
+    estimate: Annotated[float | None, "null: no value (see note)"]
+    lo: float | None
+    hi: float | None
+    method: str
+    note: str
+
+
+class SummaryPair(TypedDict):
+    """One row of `Summary.pairs`: two columns compared on the same rows, the test named, the verdict."""
+
+    measure: Annotated[str, "pass | score | votes | judge"]
+    a: str
+    b: str
+    n: int | None
+    prompts: int | None
+    estimate: float | None
+    estimate_of: str
+    lo: float | None
+    hi: float | None
+    interval_method: str
+    p_value: float | None
+    test: str
+    p_adjusted: float | None
+    correction: str
+    verdict: Annotated[str, "'a > b', 'no detectable difference' or 'too few paired rows'"]
+    a_only: int | None
+    b_only: int | None
+    ties: int | None
+    prompts_needed: Annotated[int | None, "null: not computed, or no number of prompts would tell them apart"]
+    note: str
+
+
+class SummaryRecord(TypedDict):
+    """`Summary.to_record()`: the statistics as JSON (NaN as null), what the widget's summary table draws."""
+
+    columns: list[SummaryColumn]
+    pairs: list[SummaryPair]
+    method: dict[str, Any]
+
+
+TurnCheck = TypedDict("TurnCheck", {
+    "pass": bool,
+    "score": float,
+    "reason": str,
+    "checks": list[CheckResult],
+})
+TurnCheck.__doc__ = "`w.check(...)`'s result for one column's reply, as the badges under that reply show it."
+
+
 #: every record type, in the order `js/src/records.ts` declares them
 RECORDS: tuple[type, ...] = (Stats, TokenAlternative, TokenLogprob, Entry, EditedTurn, Message, ReplyRecord, Vote,
                              Thumb, Judgment, Manifest, SavedColumn, ComparisonDocument, TableRow, BatchRow,
                              JudgedBatchRow)
 RECORDS += (CheckResult, CheckedBatchRow)  # the batch checks' records, declared after the others
+RECORDS += (GridCell, GridRow, SummaryColumn, SummaryPair, SummaryRecord, TurnCheck)  # the results grid's
 
 #: what the loader fills in for optional fields missing from a file
 LOAD_DEFAULTS: dict[type, dict[str, Any]] = {

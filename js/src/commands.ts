@@ -3,6 +3,7 @@
 // Custom messages reach every view of a widget: each view makes its own ids, so only the view that asked acts
 // on an answer (its error shows where the user acted, a download is saved once). anywidget's experimental
 // `invoke` has the same shape, but no error channel and a host-dependent presence: this one is ours.
+import type { GridRowsResult } from "./grid-model";
 import type { ColumnHistory, EntryDetail, ExportData, ExportReport } from "./types";
 
 type NoArgs = Record<string, never>;
@@ -29,6 +30,8 @@ export interface CommandArgs {
   // chatzoo_widget/column_state.py: a reply's details, and a column's whole history (after a missed message)
   entry_detail: { column: string; turn: number };
   column_history: { column: string };
+  // compare/grid.py: the results grid's rows from `start` (a view that opened late or missed messages)
+  grid_rows: { run: string; start: number };
 }
 
 export type CommandName = keyof CommandArgs;
@@ -39,6 +42,7 @@ interface CommandResults {
   export_report: ExportReport;
   entry_detail: EntryDetail;
   column_history: ColumnHistory;
+  grid_rows: GridRowsResult;
 }
 
 export type CommandResult<N extends CommandName> = N extends keyof CommandResults ? CommandResults[N] : null;

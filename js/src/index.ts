@@ -2,12 +2,14 @@
 // The contract with Python (traits, messages, data-testid) is js/README.md.
 import "./widget.css";
 import { BatchPanel } from "./batch";
+import { applyChecks } from "./check-badges";
 import { ColumnStore, isEntriesMessage } from "./column-models";
 import { ColumnsView } from "./columns";
 import { attempt, bindInvoke, isAnswer } from "./commands";
 import { DetailCache } from "./details";
 import { DiffView } from "./diff";
 import { h, insertLineBreak, listener } from "./dom";
+import { GridPanel, isGridRows } from "./grid";
 import { saveHtml, saveJson } from "./download";
 import { ArenaBadge, VoteBar } from "./judge";
 import { JudgePanel, SourceSwitch } from "./judges";
@@ -77,6 +79,8 @@ function render({ model, el }: RenderProps): () => void {
   });
   const compareRow = h("div", { class: "cz-compare-row" }, arenaBadge.el, diff.controls, h("span", { class: "cz-spacer" }), download, report);
   const batch = new BatchPanel({ listen, invoke });
+  // The latest batch run's results grid and its statistics (grid.ts), under the prompt box.
+  const grid = new GridPanel({ listen, invoke });
   const voteBar = new VoteBar({ listen, invoke });
   const leaderboard = new LeaderboardPanel();
   // LLM judges: the Judge control and verdicts under the vote bar; the leaderboard's source switch above it.
@@ -86,8 +90,8 @@ function render({ model, el }: RenderProps): () => void {
   // data-lm-suppress-shortcuts: JupyterLab (Lumino) skips its keyboard shortcuts for keys typed in here, so
   // Shift+Enter in the prompt adds a line instead of running the cell, and "d d" in a box deletes no cell.
   const root = h("div", { class: "cz-root", testid: "chatzoo", "data-lm-suppress-shortcuts": "true" },
-    toolbar.el, compareRow, notice, batch.el, columns.el, voteBar.el, judges.el, diff.el, prompt.el, sourceSwitch.el,
-    leaderboard.el);
+    toolbar.el, compareRow, notice, batch.el, columns.el, voteBar.el, judges.el, diff.el, prompt.el, grid.el,
+    sourceSwitch.el, leaderboard.el);
   // Enter that reaches here in a text box (the prompt's own handler already took plain Enter) adds a line; see
   // insertLineBreak for why the browser's own line break cannot be used inside JupyterLab.
   listen(root, "keydown", (event: KeyboardEvent) => {
@@ -124,7 +128,11 @@ function render({ model, el }: RenderProps): () => void {
     judges.setColumns(list);
     onArena();
     onVoteState();
+    onTurnChecks(); // the replies may have been drawn again
   };
+  const onTurnChecks = () => applyChecks(columns.el, model.get("turn_checks"));
+  const onGrid = () => grid.update(model.get("grid_state"));
+  const onGridSummary = () => grid.setSummary(model.get("grid_summary"));
   const onLeaderboard = () => {
     leaderboard.update(model.get("leaderboard_table"));
     sourceSwitch.update(model.get("leaderboard_table"));
@@ -141,6 +149,7 @@ function render({ model, el }: RenderProps): () => void {
   const onMessage = (msg: InMessage) => {
     if (isAnswer(msg)) return; // a command's answer: the `invoke` that made its id takes it
     if (isEntriesMessage(msg)) store.apply(msg); // redraws through the column model's change
+    else if (isGridRows(msg)) grid.handle(msg);
     else streams.handle(msg as StreamMessage, columnsOf());
   };
 
@@ -153,6 +162,9 @@ function render({ model, el }: RenderProps): () => void {
     ["change:leaderboard_table", onLeaderboard],
     ["change:batch_progress", onBatch],
     ["change:judge_state", onJudges],
+    ["change:grid_state", onGrid],
+    ["change:grid_summary", onGridSummary],
+    ["change:turn_checks", onTurnChecks],
     ["msg:custom", onMessage],
   ];
   for (const [event, handler] of handlers) model.on(event, handler);
@@ -162,6 +174,8 @@ function render({ model, el }: RenderProps): () => void {
   onLeaderboard();
   onBatch();
   onJudges();
+  onGrid();
+  onGridSummary();
   const showSnapshot = hideSnapshot(model.get("_snapshot_id")); // live here: the static snapshot is not needed
 
   return () => {
@@ -170,6 +184,7 @@ function render({ model, el }: RenderProps): () => void {
     controller.abort();
     store.dispose();
     streams.dispose();
+    grid.dispose();
     el.replaceChildren();
   };
 }

@@ -356,3 +356,88 @@ export interface CheckedBatchRow {
   score: number | null;
   checks: CheckResult[];
 }
+
+/** One column's reply to one row of a batch run, as the results grid shows it. */
+export interface GridCell {
+  /** the row's final reply, whole (the grid truncates it) */
+  reply: string;
+  /** done | error | cancelled | timeout */
+  status: string;
+  error: string | null;
+  /** null: no checks ran */
+  pass: boolean | null;
+  score: number | null;
+  checks: CheckResult[];
+}
+
+/** One finished row of a batch run in the results grid (the widget's `grid_rows` messages). */
+export interface GridRow {
+  /** unique within the run: '<script>:<sample>' */
+  key: string;
+  /** the row's position in the data */
+  script: number;
+  sample: number;
+  /** the data row's id */
+  id: number | string;
+  /** the prompt of the row's last turn */
+  prompt: string;
+  /** column name -> its reply */
+  cells: Record<string, GridCell>;
+}
+
+/** One row of `Summary.columns`: a column's pass rate or mean score with its interval and method. */
+export interface SummaryColumn {
+  column: string;
+  /** pass | score */
+  measure: string;
+  n: number;
+  prompts: number;
+  /** null: no value (see note) */
+  estimate: number | null;
+  lo: number | null;
+  hi: number | null;
+  method: string;
+  note: string;
+}
+
+/** One row of `Summary.pairs`: two columns compared on the same rows, the test named, the verdict. */
+export interface SummaryPair {
+  /** pass | score | votes | judge */
+  measure: string;
+  a: string;
+  b: string;
+  n: number | null;
+  prompts: number | null;
+  estimate: number | null;
+  estimate_of: string;
+  lo: number | null;
+  hi: number | null;
+  interval_method: string;
+  p_value: number | null;
+  test: string;
+  p_adjusted: number | null;
+  correction: string;
+  /** 'a > b', 'no detectable difference' or 'too few paired rows' */
+  verdict: string;
+  a_only: number | null;
+  b_only: number | null;
+  ties: number | null;
+  /** null: not computed, or no number of prompts would tell them apart */
+  prompts_needed: number | null;
+  note: string;
+}
+
+/** `Summary.to_record()`: the statistics as JSON (NaN as null), what the widget's summary table draws. */
+export interface SummaryRecord {
+  columns: SummaryColumn[];
+  pairs: SummaryPair[];
+  method: Record<string, unknown>;
+}
+
+/** `w.check(...)`'s result for one column's reply, as the badges under that reply show it. */
+export interface TurnCheck {
+  pass: boolean;
+  score: number;
+  reason: string;
+  checks: CheckResult[];
+}

@@ -2,6 +2,9 @@
 import type { WidgetManagerLike } from "./column-models";
 import type { Answer, CommandMessage } from "./commands";
 import type { Entry, Stats } from "./records";
+import type { TurnChecks } from "./check-badges";
+import type { GridRowsResult, GridState } from "./grid-model";
+import type { GridSummary } from "./summary";
 
 export type Status = "loading" | "ready" | "generating" | "error";
 
@@ -203,7 +206,7 @@ export interface ExportReport {
 }
 
 /** Python -> JS custom messages: replies streaming, history changes, and commands' answers (commands.ts). */
-export type InMessage = StreamMessage | EntriesMessage | Answer;
+export type InMessage = StreamMessage | EntriesMessage | Answer | (GridRowsResult & { kind: "grid_rows" });
 
 export interface Traits {
   /** "IPY_MODEL_<id>" references to the column models (column-models.ts); plain columns are drawn too. */
@@ -215,6 +218,11 @@ export interface Traits {
   leaderboard_table: LeaderboardTable;
   batch_progress: BatchProgress;
   judge_state: JudgeState;
+  /** The latest batch run's results grid (grid.ts); its rows come as `grid_rows` messages. */
+  grid_state?: GridState;
+  grid_summary?: Partial<GridSummary>;
+  /** `w.check(...)`'s results under the replies: {column id: {turn: result}} (check-badges.ts). */
+  turn_checks?: TurnChecks;
   /** The static snapshot's id (chatzoo_widget/report/snapshot.py): a live view hides that output. */
   _snapshot_id?: string;
 }

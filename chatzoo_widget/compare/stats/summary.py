@@ -38,6 +38,13 @@ class Summary:
     def __iter__(self):
         return iter((self.columns, self.pairs))
 
+    def to_record(self) -> dict[str, Any]:
+        """The statistics as JSON (`records.SummaryRecord`: NaN as null, counts as ints): what the widget's
+        summary table draws."""
+        return {"columns": [_json_row(r) for r in self.columns.to_dict("records")],
+                "pairs": [_json_row(r) for r in self.pairs.to_dict("records")],
+                "method": {k: _json_value(v) for k, v in self.method.items()}}
+
     def _repr_html_(self) -> str:
         return ("<h4>Per column</h4>" + self.columns.to_html(index=False, na_rep="—")
                 + "<h4>Per pair</h4>" + self.pairs.to_html(index=False, na_rep="—"))
@@ -172,3 +179,27 @@ def _correct(pairs: pd.DataFrame, correction: str, alpha: float) -> None:
         else:
             verdicts.append(NO_DIFFERENCE)
     pairs["verdict"] = verdicts
+
+
+_COUNTS = {"n", "prompts", "a_only", "b_only", "ties", "prompts_needed"}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, (np.floating, float)):  # JSON has no NaN or infinity (prompts_needed when a = b)
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if value is None or value is pd.NA:
+        return None
+    return value
+
+
+def _json_row(row: dict[str, Any]) -> dict[str, Any]:
+    out = {k: _json_value(v) for k, v in row.items()}
+    for key in _COUNTS & out.keys():
+        if isinstance(out[key], float):
+            out[key] = int(out[key])
+    for key in ("method", "note", "estimate_of", "interval_method", "test", "correction", "verdict"):
+        if key in out and out[key] is None:
+            out[key] = ""
+    return out
