@@ -30,7 +30,8 @@ export function applyChecks(scope: ParentNode, state: TurnChecks | null | undefi
     if (!history) continue;
     const wanted = new Set<Element>();
     for (const [turn, result] of Object.entries(mine)) {
-      const reply = history.querySelector(`.cz-message[data-role=BOT][data-turn="${CSS.escape(turn)}"]`);
+      if (!/^\d+$/.test(turn)) continue; // turns are whole numbers (and safe in a selector)
+      const reply = history.querySelector(`.cz-message[data-role=BOT][data-turn="${turn}"]`);
       if (!reply || !result) continue;
       const signature = JSON.stringify(result);
       const next = reply.nextElementSibling as HTMLElement | null;
