@@ -43,15 +43,40 @@ CASES = [  # (check, output, pass, score)
     ({"type": "is-json", "value": {"type": "object", "required": ["color"]}}, '{"size": 1}', False, 0),
     ({"type": "is-json", "value": "type: object\nrequired: [color]"}, '{"color": 1}', True, 1),  # YAML schema
     ({"type": "contains-json"}, 'Here: {"a": [1, 2]} done', True, 1),
-    ({"type": "contains-json"}, "no json {here", False, 0),
+    ({"type": "contains-json"}, "no json here", False, 0),
+    # promptfoo closes an unbalanced { at the end and reads the span as YAML: `{here}` is an object
+    ({"type": "contains-json"}, "no json {here", True, 1),
+    ({"type": "contains-json"}, "{'answer': 'Paris'}", True, 1),  # YAML flow, as promptfoo reads it
+    ({"type": "contains-json"}, "{a: 1}", True, 1),
+    ({"type": "contains-json"}, "[1, 2, 3]", False, 0),  # only objects count
+    ({"type": "not-contains-json"}, "[1, 2, 3]", True, 1),
+    ({"type": "contains-json", "value": {"required": ["a"]}}, '{"a": 1 // a note\n}', True, 1),
     ({"type": "contains-json", "value": {"required": ["b"]}}, 'x {"a": 1} y {"b": 2}', True, 1),
     ({"type": "contains-json", "value": {"required": ["c"]}}, 'x {"a": 1} y {"b": 2}', False, 0),
     ({"type": "levenshtein", "value": "hello world"}, "hello wrld", True, 1),  # distance 1 <= default 5
     ({"type": "levenshtein", "value": "hello", "threshold": 2}, "help me", False, 0),
+    ({"type": "levenshtein", "value": "Paris"}, "\U0001f642 Paris \U0001f642", False, 0),  # an emoji: 2 UTF-16 units
+    ({"type": "levenshtein", "value": "Paris", "threshold": 0}, "Paris", True, 1),  # 0 is a threshold, not unset
+    ({"type": "levenshtein", "value": "Paris", "threshold": 0}, "paris", False, 0),
     ({"type": "rouge-n", "value": "the cat sat on the mat"}, "the cat sat on the mat", True, 1),
     ({"type": "rouge-n", "value": "the cat sat on the mat"}, "a dog", False, 0),
     ({"type": "rouge-n", "value": "the cat sat", "threshold": 0.5}, "the cat ran", True, 2 / 3),
     ({"type": "not-rouge-n", "value": "the cat sat", "threshold": 0.5}, "the cat ran", False, 1 / 3),
+    # promptfoo: lower-cased Treebank tokens, F-measure of precision and recall
+    ({"type": "rouge-n", "value": "the cat sat on the mat"}, "The cat sat on the mat.", True, 12 / 13),
+    ({"type": "rouge-n", "value": "the cat sat on the mat"}, "The answer is 42.", False, 2 / 11),
+    ({"type": "not-rouge-n", "value": "Paris is the capital"}, "paris rome", True, 2 / 3),
+    ({"type": "rouge-n", "value": "I don't know.", "threshold": 0.5}, "i do not know", True, 2 / 3),
+    # JavaScript's RegExp, as promptfoo compiles it
+    ({"type": "regex", "value": "(?i)paris"}, "Paris", False, 0),  # inline flags: invalid in JS
+    ({"type": "not-regex", "value": "(?i)sorry"}, "fine", False, 0),  # an invalid pattern fails either way
+    ({"type": "regex", "value": "a++"}, "aa", False, 0),  # possessive: "Nothing to repeat" in JS
+    ({"type": "regex", "value": "Paris$"}, "Paris\n", False, 0),  # $ is the very end
+    ({"type": "regex", "value": r"\d"}, "\u0663 cats", False, 0),  # \d is ASCII
+    ({"type": "regex", "value": r"a\sb"}, "a\u00a0b", True, 1),  # \s is Unicode whitespace
+    ({"type": "regex", "value": "a.b"}, "a\rb", False, 0),  # . stops at every line terminator
+    ({"type": "regex", "value": r"(?<w>cat) \k<w>"}, "cat cat", True, 1),  # JS named groups
+    ({"type": "regex", "value": "a[^]b"}, "a\nb", True, 1),
     ({"type": "python", "value": "'Paris' in output"}, "Paris!", True, 1),
     ({"type": "python", "value": "len(output) / 10"}, "12345", True, 0.5),
     ({"type": "python", "value": "len(output) / 10", "threshold": 0.8}, "12345", False, 0.5),
@@ -214,4 +239,5 @@ def test_bad_checks_are_refused_before_a_run(spec, message):
 
 def test_similarity_helpers():
     assert edit_distance("kitten", "sitting") == 3 and edit_distance("", "abc") == 3
-    assert rouge_n("the the cat", "the cat the dog") == pytest.approx(3 / 4)
+    assert rouge_n("the the cat", "the cat the dog") == pytest.approx(6 / 7)  # precision 1, recall 3/4
+    assert edit_distance("\U0001f642", "") == 2  # UTF-16 code units, as JavaScript counts

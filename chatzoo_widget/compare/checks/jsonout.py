@@ -8,24 +8,81 @@ from typing import Any
 
 from .context import outcome
 
-_decoder = json.JSONDecoder()
+MAX_JSON_CHARS = 100_000  # promptfoo looks this far past an opening brace
 
 
 def extract_json(text: str) -> list[Any]:
-    """Every JSON object or array embedded in `text`, left to right (a value inside one found is not repeated)."""
+    """The JSON objects embedded in `text`, left to right, found as promptfoo's extractJsonObjects finds them: from
+    each `{`, the span up to its balancing `}` (braces in strings count too; at the end of the text the missing
+    `}` are added) read as YAML flow (so `{'a': 1}` and `{a: 1}` count, `//` comments are dropped); arrays alone
+    are not objects."""
     found, i = [], 0
     while i < len(text):
-        if text[i] in "{[":
-            try:
-                value, end = _decoder.raw_decode(text, i)
-            except json.JSONDecodeError:
-                i += 1
-                continue
-            found.append(value)
-            i = end
-        else:
+        if text[i] != "{":
             i += 1
+            continue
+        depth, j, end = 1, i + 1, min(i + MAX_JSON_CHARS, len(text))
+        while j < end and depth > 0:
+            depth += {"{": 1, "}": -1}.get(text[j], 0)
+            j += 1
+            if depth == 0 or j == end:
+                value = _lenient_object(text[i:j] + "}" * depth)
+                if value is not None:
+                    found.append(value)
+                    i = j - 1
+                    break
+                if depth == 0:
+                    break
+        i += 1
     return found
+
+
+def _lenient_object(span: str) -> Any:
+    """`span` parsed as JSON, else as YAML flow (js-yaml's reading in promptfoo) -> a dict or list, or None."""
+    try:
+        value = json.loads(span)
+    except json.JSONDecodeError:
+        import yaml
+        try:
+            value = yaml.safe_load(_slash_comments_to_hash(span))
+        except yaml.YAMLError:
+            return None
+    return value if isinstance(value, (dict, list)) else None
+
+
+def _slash_comments_to_hash(text: str) -> str:
+    """promptfoo's convertSlashCommentsToHash: `// note` outside quotes (and not in a URL) becomes `# note`."""
+    lines = []
+    for line in text.split("\n"):
+        out, state, k = "", "normal", 0
+        while k < len(line):
+            ch, prev = line[k], line[k - 1] if k else ""
+            nxt = line[k + 1] if k + 1 < len(line) else ""
+            if state == "normal":
+                if ch == "'" and not (prev.isascii() and prev.isalpha()):
+                    state = "single"
+                elif ch == '"':
+                    state = "double"
+                elif ch == "/" and nxt == "/":
+                    start = max((m for m in range(k) if line[m].isspace()), default=-1) + 1
+                    if "://" not in line[start:k + 2]:  # not a URL
+                        slashes = len(line[k:]) - len(line[k:].lstrip("/"))
+                        out += "#" * (slashes // 2) + line[k + slashes:]
+                        break
+            elif state == "single" and ch == "'" and not _escaped(line, k) \
+                    and not (nxt.isascii() and nxt.isalpha()):
+                state = "normal"
+            elif state == "double" and ch == '"' and not _escaped(line, k):
+                state = "normal"
+            out += ch
+            k += 1
+        lines.append(out)
+    return "\n".join(lines)
+
+
+def _escaped(line: str, k: int) -> bool:
+    backslashes = len(line[:k]) - len(line[:k].rstrip("\\"))
+    return backslashes % 2 == 1
 
 
 def _validator(schema: Any):

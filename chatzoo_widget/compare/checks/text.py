@@ -1,13 +1,14 @@
-"""String checks with promptfoo's semantics: equals, contains (and i-, -any, -all), starts-with, regex."""
+"""String checks with promptfoo's semantics: equals, contains (and i-, -any, -all), starts-with, regex (in
+JavaScript's dialect, jsregex.py)."""
 
 from __future__ import annotations
 
 import csv
 import json
-import re
 from typing import Any
 
 from .context import binary, outcome
+from .jsregex import JSRegexError, compile_js
 
 
 def _listed(value: Any) -> list[str]:
@@ -68,8 +69,8 @@ def starts_with(output: str, value: Any, inverse: bool) -> dict[str, Any]:
 def regex(output: str, value: Any, inverse: bool) -> dict[str, Any]:
     pattern = _scalar("regex", value)
     try:
-        compiled = re.compile(pattern)
-    except re.error as exc:
+        compiled = compile_js(pattern)  # promptfoo's `new RegExp(value)`: JavaScript's dialect
+    except JSRegexError as exc:
         return outcome(False, 0.0, f"Invalid regex pattern: {exc}")
     return binary(compiled.search(output) is not None, inverse,
                   f'Expected output to {"not " if inverse else ""}match regex "{pattern}"')
