@@ -105,13 +105,14 @@ class Column:
     lease: Lease  # this column's hold on its bot in the model pool
     settings: dict[str, Any] = field(default_factory=dict)  # the user's overrides, validated once loaded
     history: list[dict[str, Any]] = field(default_factory=list)
-    status: str = "loading"  # loading | ready | generating | error
+    status: str = "loading"  # loading | ready | generating | error | waiting | released (see UNLOADED)
     error: str | None = None
     turn: Turn | None = None
     removed: bool = False
     think_tags: tuple[str, str] | None = DEFAULT_TAGS  # the thinking block's tags (None: no thinking parsing)
     keep_reasoning: bool = False  # send the thinking back to the model on the next turns (default: answers only)
     load_options: dict[str, Any] = field(default_factory=dict)  # as given (type, dtype, ...), for the manifest
+    source: Any = None  # what add() loaded (name, path, URL or ChatBOT), to load it again after `unload`
 
     @property
     def load(self) -> Future:
@@ -175,6 +176,12 @@ def format_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+#: Statuses of a column whose model is not loaded now (a one-model-at-a-time batch run): the column stays, and its
+#: next turn loads the model again. The note says so under the column's name.
+UNLOADED = {"waiting": "waiting to load (one model at a time)",
+            "released": "model released: it loads again for the next prompt"}
+
+
 def _decode_note(step: Any) -> str | None:
     """The column's note on its decode step: while it compiles, or why compiling failed (engine/compiled.py)."""
     if not isinstance(step, str):
@@ -234,13 +241,14 @@ class ChatManager:
                 lease=self._lease(model, load_options),
                 settings=dict(settings),
                 load_options=dict(load_options),
+                source=model,
                 **thinking,
             )
             self.columns[column.id] = column
         self.events.emit(ColumnAdded(conversation_id=self.conversation_id, column_id=column.id, name=column.name))
         # The callback names the column by id, not the object: a column -> future -> callback -> column cycle
         # would keep a removed column's bot (and its weights, or its model process) alive until a GC pass.
-        column.load.add_done_callback(lambda fut, cid=column.id: self._loaded(cid))
+        column.load.add_done_callback(lambda fut, cid=column.id: self._loaded(cid, fut))
         self.on_change()
         return column
 
@@ -321,10 +329,12 @@ class ChatManager:
             loader, key = registry.load_bot, registry.bot_key(model, **load_options)
         return self._pool.acquire(key, lambda: load_quietly(loader, model, **load_options))
 
-    def _loaded(self, column_id: str) -> None:
+    def _loaded(self, column_id: str, future: Future | None = None) -> None:
         with self._lock:
             column = self.columns.get(column_id)
             if column is None or self.closed:  # removed while loading, or closed: its bot is released
+                return
+            if future is not None and future is not column.load:  # a load it let go of (unload) ended late
                 return
             exc = column.load.exception()
             if exc is not None:
@@ -340,6 +350,177 @@ class ChatManager:
                 except ValueError as err:
                     column.status, column.error = "error", f"bad settings for {column.name}: {err}"
         self.on_change()
+
+    def unload(self, column_id: str, status: str = "released") -> None:
+        """Let go of a column's model (the pool frees the weights once nobody else holds them); the column stays,
+        with its history and settings, as `status` ("waiting" to load, or "released") until `load_column` or
+        its next turn loads the model again. ValueError for a column given as a ChatBOT object (its owner holds
+        the weights) or another status; BusyError while the column answers."""
+        if status not in UNLOADED:
+            raise ValueError(f"an unloaded column's status is one of {sorted(UNLOADED)}, got {status!r}")
+        column = self.get(column_id)
+        with self._lock:
+            if isinstance(column.source, ChatBOT):
+                raise ValueError(f"{column.name} was given a ChatBOT object: its owner holds the weights, so it "
+                                 "cannot be unloaded")
+            if column.turn is not None:
+                raise BusyError(f"cannot unload {column.name} while it is answering: wait or press Stop")
+            lease = column.lease
+            column.lease = self._pool.unloaded(f"{column.name}'s model is not loaded now ({status})")
+            column.status, column.error = status, None
+        lease.release()
+        self.on_change()
+
+    def load_column(self, column_id: str) -> Future:
+        """Load an unloaded ("waiting" or "released") column's model again (status "loading", then "ready");
+        -> the column's load, which resolves to its bot (a loaded column's, as it is)."""
+        column = self.get(column_id)
+        with self._lock:
+            if column.status not in UNLOADED:
+                return column.load
+            column.lease = self._lease(column.source, column.load_options)
+            column.status, column.error = "loading", None
+            future = column.load
+        future.add_done_callback(lambda fut, cid=column.id: self._loaded(cid, fut))
+        self.on_change()
+        return future
+
+    def remove(self, column_id: str) -> None:
+        """Remove a column; a reply in progress there stops, the other columns go on."""
+        column = self.get(column_id)
+        with self._lock:
+            column.removed = True
+            if column.turn:
+                column.turn.stop_event.set()
+            del self.columns[column.id]
+        column.lease.release()  # the last holder's release frees the weights (a turn in flight ends cancelled)
+        self.events.emit(ColumnRemoved(conversation_id=self.conversation_id, column_id=column.id, name=column.name))
+        self.on_change()
+
+    def get(self, key: str) -> Column:
+        """A column by id or by name."""
+        with self._lock:
+            if key in self.columns:
+                return self.columns[key]
+            for column in self.columns.values():
+                if column.name == key:
+                    return column
+        names = ", ".join(c.name for c in self.columns.values()) or "none"
+        raise KeyError(f"no column named {key!r}; columns: {names}")
+
+    # ----- settings -----------------------------------------------------------------------------
+    @staticmethod
+    def _validate(bot: ChatBOT, settings: Mapping[str, Any]) -> dict[str, Any]:
+        return bot.settings_spec().validate(settings)
+
+    def set_settings(self, column_id: str, timeout: float | None = 600, **settings: Any) -> dict[str, Any]:
+        """Change a column's settings (waits for its model to load to check them). Raises ValueError when bad."""
+        column = self.get(column_id)
+        try:
+            bot = column.load.result(timeout=timeout)
+        except TimeoutError:
+            raise RuntimeError(f"{column.name} is still loading: change its settings once it is ready") from None
+        checked = self._validate(bot, settings)
+        with self._lock:
+            column.settings.update(checked)
+        self.on_change()
+        return self.effective_settings(column)
+
+    def turn_settings(self, bot: ChatBOT, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """The settings a turn sends its bot: the column's `settings`, plus the manager's system prompt when the
+        model takes one and the column sets none. Batch runs and judges use it too, so they ask what a turn asks."""
+        out = dict(settings)
+        if self.system_prompt and "system_prompt" in bot.settings_spec() and "system_prompt" not in out:
+            out["system_prompt"] = self.system_prompt
+        return out
+
+    def effective_settings(self, column: Column) -> dict[str, Any]:
+        bot = column.bot
+        return {**(bot.default_settings() if bot else {}), **column.settings}
+
+    # ----- turns --------------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return any(c.turn is not None for c in self.columns.values())
+
+    def send(self, prompt: str) -> list[Column]:
+        """Broadcast `prompt` to every column that can answer. Raises ValueError (empty) or BusyError."""
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValueError("the prompt is empty: type something to send")
+        with self._lock:
+            self._refuse_if_busy("send")
+            targets = [c for c in self.columns.values() if c.status != "error"]
+            if not targets:
+                raise RuntimeError("no column can answer: add a model first" if not self.columns
+                                   else "no column can answer: every model failed to load")
+            turn_id = new_turn_id()
+            for column in targets:
+                index = conversation.next_turn(column.history)
+                column.history.append({"role": "HUMAN", "content": prompt, "turn": index})
+                self._start(column, index, column_query(column), turn_id)
+        self.on_change()
+        return targets
+
+    def regenerate(self) -> list[Column]:
+        """Answer the last prompt again in every column whose last entry is a reply."""
+        with self._lock:
+            self._refuse_if_busy("regenerate")
+            targets = [c for c in self.columns.values()
+                       if c.status != "error" and c.history and c.history[-1]["role"] == "BOT"]
+            if not targets:
+                raise ValueError("nothing to regenerate: no column has a finished reply")
+            turn_id = new_turn_id()
+            for column in targets:
+                column.history.pop()
+                self._start(column, column.history[-1]["turn"], column_query(column), turn_id)
+        self.on_change()
+        return targets
+
+    def continue_with(self, column_id: str) -> list[Column]:
+        """Make `column_id`'s last reply the last reply of every column that answered the same prompt, so the
+        next prompt continues one shared conversation. Each replaced reply stays in the new entry's
+        `alternatives`. Raises BusyError while columns answer, ValueError when that column has no finished reply.
+        Choosing another column later switches to its own reply."""
+        with self._lock:
+            self._refuse_if_busy("continue with a reply")
+            winner = self.get(column_id)
+            last = winner.history[-1] if winner.history else None
+            if last is None or last["role"] != "BOT":
+                raise ValueError(f"{winner.name} has no finished reply to continue with: send a prompt and wait "
+                                 "for its reply")
+            stats = last.get("stats") or {}
+            if stats.get("finish_reason") == "error":
+                raise ValueError(f"{winner.name}'s last reply failed ({stats.get('error') or 'error'}): continue "
+                                 "with a column whose reply finished")
+            own = conversation.original_reply(last)
+            targets = [c for c in self.columns.values()
+                       if c.history and c.history[-1]["role"] == "BOT" and c.history[-1]["turn"] == last["turn"]]
+            for column in targets:
+                column.history[-1] = conversation.continued_entry(column.history[-1], own, winner.name)
+        self.on_change()
+        return targets
+
+    def edit_last(self, prompt: str) -> list[Column]:
+        """Replace the last prompt by `prompt` in every column and answer it afresh, in place of the old turn
+        (which is kept in the new prompt entry's `edited`). Raises ValueError (empty prompt, nothing sent yet)
+        or BusyError (columns still answering); nothing changes then."""
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValueError("the edited prompt is empty: type the new prompt")
+        with self._lock:
+            self._refuse_if_busy("edit the last prompt")
+            targets = [c for c in self.columns.values() if c.status != "error"]
+            if not any(conversation.last_prompt_index(c.history) is not None for c in targets):
+                raise ValueError("nothing to edit: no prompt has been sent yet")
+            turn_id = new_turn_id()
+            for column in targets:
+                if conversation.last_prompt_index(column.history) is None:  # added since: it just gets the prompt
+                    index = conversation.next_turn(column.history)
+                    column.history.append({"role": "HUMAN", "content": prompt, "turn": index})
+                else:
+                    index = conversation.edit_last(column.history, prompt)
+                self._start(column, index, column_query(column), turn_id)
+        self.on_change()
+        return targets
 
     def remove(self, column_id: str) -> None:
         """Remove a column; a reply in progress there stops, the other columns go on."""
@@ -504,6 +685,8 @@ class ChatManager:
         stats = ReplyStats(finish_reason="error")
         news = PrefillNews(lambda fields: self._announce_prefill(column, turn, fields))
         try:
+            if column.status in UNLOADED:  # released by a one-model-at-a-time batch: this turn loads it again
+                self.load_column(column.id)
             bot = column.load.result()
             settings = self.turn_settings(bot, turn.settings)
             with self._lock:
@@ -735,7 +918,7 @@ class ChatManager:
             "status": column.status,
             "error": column.error,
             "progress": f"Loading {column.model}…" if column.status == "loading" else None,
-            "note": _decode_note(describe.get("decode_step")),
+            "note": UNLOADED.get(column.status) or _decode_note(describe.get("decode_step")),
             "settings": self.effective_settings(column),
             "spec": bot.settings_spec().to_json() if bot else [],
             "history": [dict(e) for e in column.history],

@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
@@ -24,23 +25,46 @@ import pandas as pd
 from ..bots.base import ChatBOT, ReplyStats
 from ..bots.thinking import prompt_opens_block, split_thinking
 from ..events import ColumnRemoved, Event
-from ..manager import BusyError, ChatManager, Column, format_error, model_query
+from ..manager import UNLOADED, BusyError, ChatManager, Column, format_error, model_query
 from ..records import BATCH_COLUMNS, CHECK_COLUMNS, JUDGED_BATCH_COLUMNS, TABLE_STATS, ReplyRecord, Stats, fields
 
 STATS_FIELDS = fields(Stats)
-from .batch_checks import BatchPlan, Graders, check_reply, plan_batch, select_best
+from .batch_cache import RowCache, conversation_key, finished_rows
+from .batch_checks import BatchPlan, Graders, check_reply, plan_batch, select_best, without_select_best
 from .judge import MAX_IN_FLIGHT, PairJob, PairJudge, StopSet, check_template, judge_source, pair_tasks
+from .one_at_a_time import group_label, take_turns
 
 log = logging.getLogger(__name__)
 
 
 def _check_options(*, samples: int = 1, fresh_history: bool = True, judge: Any = None,
-                   judge_template: str | None = None, **_: Any) -> None:
+                   judge_template: str | None = None, one_model_at_a_time: bool = False, resume: Any = None,
+                   cache: Any = None, **_: Any) -> None:
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise ValueError(f"samples must be a whole number >= 1, got {samples!r}")
     if not fresh_history and (samples > 1 or judge is not None):
         raise ValueError("samples and judge need fresh_history=True (each sample is its own conversation)")
+    if not fresh_history and (one_model_at_a_time or resume is not None or cache is not None):
+        raise ValueError("one_model_at_a_time, resume and cache need fresh_history=True (the conversation "
+                         "itself cannot be resumed)")
+    if not isinstance(one_model_at_a_time, bool):
+        raise ValueError(f"one_model_at_a_time must be True or False, got {one_model_at_a_time!r}")
     check_template(judge_template)
+
+
+def _open_cache(cache: Any, resume: Any) -> RowCache | None:
+    """The run's cache file: `cache`, else the file being resumed (it goes on growing). A cache file that holds
+    rows already is only appended to when resuming, never silently mixed with a new run."""
+    if cache is None and isinstance(resume, (str, os.PathLike)):
+        cache = resume
+    if cache is None:
+        return None
+    if not isinstance(cache, (str, os.PathLike)):
+        raise ValueError(f"cache must be a path to a .jsonl file, got {type(cache).__name__}")
+    if resume is None and os.path.exists(cache) and os.path.getsize(cache) > 0:
+        raise ValueError(f"the cache file {os.fspath(cache)!r} holds a run's rows already: pass resume="
+                         f"{os.fspath(cache)!r} to go on with that run, or another cache path")
+    return RowCache(cache)
 
 
 def run_batch(
@@ -62,6 +86,10 @@ def run_batch(
     on_judgment: Callable[[dict[str, Any]], None] | None = None,
     max_in_flight: int = MAX_IN_FLIGHT,
     on_row: Callable[[list[dict[str, Any]]], None] | None = None,
+    one_model_at_a_time: bool = False,
+    resume: Any = None,
+    cache: str | os.PathLike | None = None,
+    on_phase: Callable[[dict[str, Any] | None], None] | None = None,
 ) -> pd.DataFrame:
     """Send each prompt, or each multi-turn script (a list of prompts sent one after another in one
     conversation), to every column that can answer, and collect the replies.
@@ -96,6 +124,16 @@ def run_batch(
         and `on_judgment(record)` is called for each.
     on_row: called with a row's final replies (one per column, checked) once every column answered it: the
         widget's results grid fills in from it.
+    one_model_at_a_time: for models that do not fit in memory together. The columns loaded here (an alias or a
+        path; columns of one checkpoint count as one model) take turns: one model is loaded, answers every row
+        and is released (the pool frees its weights), then the next loads. Their columns show "waiting" until
+        their turn and "released" after it (the next prompt loads the model again). Remote columns (a URL) and
+        ChatBOT objects answer all along. `on_phase({"model", "state": "loading"|"answering", "index", "of"})`
+        says which model runs (None at the end).
+    cache: a .jsonl file that gets each (column, row, sample) conversation as soon as all its turns finished.
+    resume: a previous run's DataFrame or cache file: its finished conversations are taken as they are (not
+        asked again; judges and select-best checks are redone) and only the rest is asked; resuming from a file
+        appends to it. The rows must come from the same data (a changed prompt is a ValueError).
 
     Returns one row per reply, sorted by script, sample, turn and column: script (index), prompt, turn (within
     its script), sample, column, model, settings, reply, new_tokens, prompt_tokens, time_to_first_token,
@@ -104,25 +142,44 @@ def run_batch(
     bad prompts, samples or template, RuntimeError when the judge cannot load.
     """
     plan = plan_batch(data, checks=checks, template=template, limit=limit, shuffle=shuffle)
-    _check_options(samples=samples, fresh_history=fresh_history, judge=judge, judge_template=judge_template)
+    _check_options(samples=samples, fresh_history=fresh_history, judge=judge, judge_template=judge_template,
+                   one_model_at_a_time=one_model_at_a_time, resume=resume, cache=cache)
     stop_event = stop_event or threading.Event()
     manager.refuse_if_busy("start a batch run")
-    graders = Graders(plan, grader, manager, timeout, stop_event) if plan.checked else None
+    resumed = finished_rows(resume) if resume is not None else {}
+    row_cache = _open_cache(cache, resume)
+    turns = _Turns(one_model_at_a_time, resumed, row_cache, on_phase)
+    turns.cache_resumed = not (cache is None or isinstance(resume, (str, os.PathLike))
+                               and os.path.abspath(resume) == os.path.abspath(cache))
+    graders = None
     try:
+        graders = Graders(plan, grader, manager, timeout, stop_event) if plan.checked else None
         return _run(manager, plan, graders, fresh_history, stop_event, on_progress, timeout, samples, judge,
-                    judge_template, on_judgment, max_in_flight, on_row)
+                    judge_template, on_judgment, max_in_flight, on_row, turns)
     finally:
         if graders is not None:
             graders.release()
+        if row_cache is not None:
+            row_cache.close()
+
+
+class _Turns:
+    """A run's options for taking turns and resuming: one model at a time, the rows resumed, the cache."""
+
+    def __init__(self, one_at_a_time: bool = False, resumed: dict | None = None, cache: RowCache | None = None,
+                 on_phase: Callable[[dict[str, Any] | None], None] | None = None):
+        self.one_at_a_time, self.resumed, self.cache = one_at_a_time, resumed or {}, cache
+        self.on_phase = on_phase or (lambda phase: None)
+        self.cache_resumed = True  # write the resumed rows to the cache too (not when it is the resumed file)
 
 
 def _run(manager, plan, graders, fresh_history, stop_event, on_progress, timeout, samples, judge, judge_template,
-         on_judgment, max_in_flight, on_row=None) -> pd.DataFrame:
+         on_judgment, max_in_flight, on_row=None, turns=None) -> pd.DataFrame:
     if not fresh_history:
         return _through_manager(manager, plan, graders, stop_event, on_progress, timeout, on_row)
     if judge is None:
         return _BatchRunner(manager, plan, graders, samples, stop_event, on_progress, timeout, None, on_judgment,
-                            max_in_flight, on_row).run()
+                            max_in_flight, on_row, turns=turns).run()
     source = judge_source(judge, manager)
     lease = source.acquire()  # the judge's bot is held for this run only: a model loaded for it goes after
     try:
@@ -132,7 +189,7 @@ def _run(manager, plan, graders, fresh_history, stop_event, on_progress, timeout
             raise RuntimeError(f"the judge {source.name} could not load: {format_error(exc)}") from None
         pair_judge = PairJudge(bot, source.name, template=judge_template, settings=source.settings, timeout=timeout)
         return _BatchRunner(manager, plan, graders, samples, stop_event, on_progress, timeout, pair_judge,
-                            on_judgment, max_in_flight, on_row).run()
+                            on_judgment, max_in_flight, on_row, turns=turns).run()
     finally:
         lease.release()
 
@@ -142,8 +199,9 @@ class _BatchRunner:
     the judge's requests for each turn as soon as every column answered it."""
 
     def __init__(self, manager, plan: BatchPlan, graders, samples, stop_event, on_progress, timeout, judge,
-                 on_judgment, max_in_flight, on_row=None):
+                 on_judgment, max_in_flight, on_row=None, *, turns: _Turns | None = None):
         self.manager, self.plan, self.graders, self.samples = manager, plan, graders, samples
+        self.turns = turns or _Turns()
         self.scripts = scripts = plan.scripts
         self.stop_event, self.timeout, self.judge = stop_event, timeout, judge
         self.on_progress = on_progress or (lambda done, total: None)
@@ -174,16 +232,28 @@ class _BatchRunner:
         self.removed: set[str] = set()  # columns removed during the run (announced by the manager)
         self.asking: dict[threading.Event, str] = {}  # the stop event of each reply in flight -> its column id
         self.pool = ThreadPoolExecutor(max_workers=max(1, max_in_flight), thread_name_prefix="chatzoo-batch")
+        self.side_pool: ThreadPoolExecutor | None = None  # remote columns beside a one-at-a-time run's models
+        self.max_in_flight = max(1, max_in_flight)
         self.run_id = uuid.uuid4().hex[:8]
 
     def run(self) -> pd.DataFrame:
         unsubscribe = self.manager.events.subscribe(self._on_event)
         self.on_progress(0, self.total)
+        groups: list[list[Column]] = []
         try:
-            for s in range(len(self.scripts)):  # in prompt order, every column at once
-                for k in range(self.samples):
-                    for order, column in enumerate(self.columns):
-                        self._submit(self._conversation, column, order, s, k)
+            concurrent, groups = take_turns(self.columns) if self.turns.one_at_a_time else (self.columns, [])
+            for group in groups[1:]:  # nothing of theirs stays in memory while the first model answers
+                for column in group:
+                    self.manager.unload(column.id, "waiting")
+            for column in concurrent:  # released by an earlier one-at-a-time run: load again
+                self.manager.load_column(column.id)
+            todo = self._resume()
+            if groups and concurrent:
+                self.side_pool = ThreadPoolExecutor(max_workers=self.max_in_flight,
+                                                    thread_name_prefix="chatzoo-batch-remote")
+            self._submit_all(concurrent, todo, self.side_pool)
+            for i, group in enumerate(groups):
+                self._take_turn(group, i, len(groups), todo)
             self._watch()
         except BaseException:  # e.g. KeyboardInterrupt: leave no request running
             self.stopped = True
@@ -192,7 +262,78 @@ class _BatchRunner:
         finally:
             unsubscribe()
             self.pool.shutdown(wait=True, cancel_futures=True)
+            if self.side_pool is not None:
+                self.side_pool.shutdown(wait=True, cancel_futures=True)
+            for column in (c for g in groups for c in g):  # a stopped run's models that never had their turn
+                if column.status == "waiting" and column.id in self.manager.columns:
+                    self.manager.unload(column.id, "released")
+            if groups:
+                self.turns.on_phase(None)
         return self._frame()
+
+    def _submit_all(self, columns: list[Column], todo: set[tuple], pool=None) -> list[Future]:
+        """A task for each conversation of `columns` still to ask, in prompt order, every column at once."""
+        ids = {c.id for c in columns}
+        return [self._submit(self._conversation, column, order, s, k, pool=pool)
+                for s in range(len(self.scripts)) for k in range(self.samples)
+                for order, column in enumerate(self.columns)
+                if column.id in ids and (column.id, s, k) in todo]
+
+    def _take_turn(self, group: list[Column], index: int, of: int, todo: set[tuple]) -> None:
+        """One model's turn in a one-at-a-time run: load it, answer its columns' rows, release it."""
+        ids = {c.id for c in group}
+        if any(cid in ids for cid, _, _ in todo) and not self._stopping():
+            phase = {"model": group_label(group), "index": index + 1, "of": of}
+            self.turns.on_phase({**phase, "state": "loading"})
+            loads = [self.manager.load_column(column.id) for column in group]
+            self._watch(lambda t: not wait_futures(loads, t).not_done or self._stopping())
+            if not self._stopping():
+                self.turns.on_phase({**phase, "state": "answering"})
+                tasks = self._submit_all(group, todo)
+                self._watch(lambda t: not wait_futures(tasks, t).not_done)
+        for column in group:
+            failed = column.load.done() and column.load.exception() is not None and column.status == "error"
+            if column.id in self.manager.columns and not failed:
+                self.manager.unload(column.id, "released")
+
+    def _stopping(self) -> bool:
+        return self.stop_event.is_set() or self.stops.stopped.is_set()
+
+    def _resume(self) -> set[tuple]:
+        """Take the resumed run's finished conversations as they are; -> the (column id, script, sample)
+        conversations still to ask."""
+        todo = set()
+        for s, row in enumerate(self.plan.rows):
+            for k in range(self.samples):
+                for order, column in enumerate(self.columns):
+                    cached = self.turns.resumed.get(conversation_key(row.id, k, column.name))
+                    if cached is None or len(cached) != len(row.turns):
+                        todo.add((column.id, s, k))
+                        continue
+                    for t, (prompt, old) in enumerate(zip(row.turns, cached)):
+                        if old["prompt"] != prompt:
+                            raise ValueError(f"resume: row {row.id!r} turn {t} was asked {old['prompt']!r}, "
+                                             f"now {prompt!r}: resume a run of the same data and template")
+                    self._adopt(column, order, s, k, cached)
+        return todo
+
+    def _adopt(self, column: Column, order: int, s: int, k: int, cached: list[dict[str, Any]]) -> None:
+        """A resumed conversation's rows, as if just answered (select-best and judges run on them again)."""
+        columns = JUDGED_BATCH_COLUMNS if self.judge is not None else BATCH_COLUMNS
+        before: list[dict[str, str]] = []
+        for t, old in enumerate(cached):
+            row = {key: old.get(key) for key in columns + (CHECK_COLUMNS if self.plan.checked else [])
+                   if key not in ("judge_verdicts", "judge_score")}
+            row.update(script=s, sample=k, turn=t, column=column.name, _order=order, _cid=column.id)
+            if self.plan.checked:
+                row.update(without_select_best(self.plan, s, row))
+            stats = {key: row.get(key) for key in TABLE_STATS}
+            settings = row.get("settings") or {}
+            self._keep(row, column, s, k, t, row["prompt"], list(before), row["reply"], stats, settings,
+                       settings.get("system_prompt", ""))
+        if self.turns.cache is not None and self.turns.cache_resumed:
+            self.turns.cache.add(cached)
+            before += [{"role": "HUMAN", "content": row["prompt"]}, {"role": "BOT", "content": row["reply"]}]
 
     def _on_event(self, event: Event) -> None:
         """A column removed mid-run: its replies in flight stop now (rows "cancelled"), its next turns are skipped."""
@@ -203,16 +344,17 @@ class _BatchRunner:
             for ev in events:
                 ev.set()
 
-    def _submit(self, fn, *args) -> None:
+    def _submit(self, fn, *args, pool: ThreadPoolExecutor | None = None) -> Future:
         with self.lock:
             self.outstanding += 1
             self.idle.clear()
         try:
-            future = self.pool.submit(fn, *args)
+            future = (pool or self.pool).submit(fn, *args)
         except BaseException:
             self._task_done(None)
             raise
         future.add_done_callback(self._task_done)
+        return future
 
     def _task_done(self, _: Future | None) -> None:
         with self.lock:
@@ -220,10 +362,11 @@ class _BatchRunner:
             if self.outstanding == 0:
                 self.idle.set()
 
-    def _watch(self) -> None:
-        """Wait for every task; pass a stop on to the requests in flight; stop the replies that are late.
+    def _watch(self, until: Callable[[float], bool] | None = None) -> None:
+        """Wait for every task (or until `until(timeout)`, which waits up to `timeout` s, says so); pass a stop on
+        to the requests in flight; stop the replies that are late.
         (It wakes every 20 ms, not at each finished task: waking per task costs the workers the GIL.)"""
-        while not self.idle.wait(0.02):
+        while not (until or self.idle.wait)(0.02):
             if self.stop_event.is_set() and not self.stops.stopped.is_set():
                 self.stopped = True
                 self.stops.stop()
@@ -239,6 +382,7 @@ class _BatchRunner:
     def _conversation(self, column: Column, order: int, s: int, k: int) -> None:
         script = self.scripts[s]
         answered = 0
+        kept: list[dict[str, Any]] | None = [] if self.turns.cache is not None else None
         try:
             try:
                 bot = column.load.result()
@@ -268,11 +412,13 @@ class _BatchRunner:
                 st = {key: getattr(stats, key) for key in STATS_FIELDS}
                 history.append({"role": "BOT", "content": text, "turn": t, "stats": st})
                 self._row(column, order, s, k, t, prompt, before, text, st, shown, status,
-                          system_prompt=settings.get("system_prompt", ""))
+                          system_prompt=settings.get("system_prompt", ""), kept=kept)
                 answered = t + 1
                 if status == "cancelled":
                     self.stopped = self.stopped or column.id not in self.removed  # a removed column stops alone
                     return
+            if kept is not None and all(r["status"] == "done" for r in kept):
+                self.turns.cache.add(kept)  # the whole conversation finished: a resumed run takes it as it is
         finally:
             for t in range(answered, len(script)):  # turns left unanswered still close their group
                 self._finish_group((s, k, t), answered=False)
@@ -321,7 +467,8 @@ class _BatchRunner:
         return (stream.text if stream is not None else ""), stats, status
 
     def _row(self, column: Column, order: int, s: int, k: int, t: int, prompt: str, before: list, text: str,
-             st: dict[str, Any], settings: dict[str, Any], status: str, system_prompt: str = "") -> None:
+             st: dict[str, Any], settings: dict[str, Any], status: str, system_prompt: str = "",
+             kept: list | None = None) -> None:
         row = {"script": s, "id": self.plan.rows[s].id, "prompt": prompt, "turn": t, "sample": k,
                "column": column.name, "model": column.model,
                "settings": settings, "reply": text, **{key: st.get(key) for key in TABLE_STATS},
@@ -331,6 +478,14 @@ class _BatchRunner:
             row.update(check_reply(self.plan, s, text, status=status, latency_ms=_latency_ms(st), prompt=prompt,
                                    column=column.name, graders=self.graders) if last
                        else {"pass": None, "score": None, "checks": []})
+        if kept is not None:
+            kept.append(dict(row))  # as it is now: select-best adds to it later, and is redone on resume
+        self._keep(row, column, s, k, t, prompt, before, text, st, settings, system_prompt)
+
+    def _keep(self, row: dict[str, Any], column: Column, s: int, k: int, t: int, prompt: str, before: list,
+              text: str, st: dict[str, Any], settings: dict[str, Any], system_prompt: str) -> None:
+        """Add a row to the run (and the judge's view of its reply); count its turn."""
+        status, last = row["status"], t == len(self.scripts[s]) - 1
         with self.lock:
             self.rows.append(row)
             if self.judge is not None:  # the judge's view of the reply, kept only when there is a judge
@@ -501,12 +656,21 @@ class BatchRun:
             self.progress["judged"] = 0
             user_hook = options.get("on_judgment") or (lambda rec: None)
             options["on_judgment"] = lambda rec: (user_hook(rec), self._judged())
+        if options.get("one_model_at_a_time"):
+            self.progress["phase"] = None  # which model runs: "loading smollm2-135m (1 of 3)"
+            user_phase = options.get("on_phase") or (lambda phase: None)
+            options["on_phase"] = lambda phase: (user_phase(phase), self._phase(phase))
         self.thread = threading.Thread(target=self._run, args=(plan, options), daemon=True,
                                        name="chatzoo-batch")
         self.thread.start()
 
     def _progress(self, done: int, total: int) -> None:
         self.progress = {**self.progress, "done": done, "total": total}
+        self._updated()
+
+    def _phase(self, phase: dict[str, Any] | None) -> None:
+        text = None if phase is None else f"{phase['state']} {phase['model']} ({phase['index']} of {phase['of']})"
+        self.progress = {**self.progress, "phase": text}
         self._updated()
 
     def _judged(self) -> None:

@@ -142,6 +142,17 @@ def select_best(plan: BatchPlan, s: int, rows: list[dict[str, Any]], graders: Gr
         r["pass"], r["score"] = total["pass"], total["score"]
 
 
+def without_select_best(plan: BatchPlan, s: int, row: dict[str, Any]) -> dict[str, Any]:
+    """{pass, score, checks} of a resumed row of `s` without its select-best results (they are decided again
+    with the other columns' replies); the row's own as they are when it has none."""
+    checks = row.get("checks") or []
+    kept = [c for c in checks if c.get("type") != "select-best"]
+    if len(kept) == len(checks) or row.get("status") != "done":
+        return {"pass": row.get("pass"), "score": row.get("score"), "checks": list(checks)}
+    total = aggregate(kept, plan.rows[s].threshold)
+    return {"pass": total["pass"], "score": total["score"], "checks": kept}
+
+
 def check_turn(manager: ChatManager, checks: Any, *, grader: Any = None, vars: dict[str, Any] | None = None,
                timeout: float | None = None) -> dict[str, dict[str, Any]]:
     """Checks on the live conversation's last turn: {column: {pass, score, reason, metrics, checks}} for each

@@ -81,6 +81,13 @@ class ModelPool:
         future.set_result(bot)
         return Lease(self, _Entry(("adopted", id(bot)), future, holders=1))
 
+    def unloaded(self, reason: str) -> Lease:
+        """A lease that holds nothing (a column whose model is not loaded now): released, its future the
+        RuntimeError `reason`, so whoever asks it for the bot gets that error instead of waiting."""
+        future: Future = Future()
+        future.set_exception(RuntimeError(reason))
+        return Lease(self, _Entry(("unloaded", id(future)), future), released=True)
+
     def _share(self, lease: Lease) -> Lease:
         with self._lock:
             if lease.released:
