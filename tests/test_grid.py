@@ -167,3 +167,24 @@ def test_summary_computes_off_the_batch_threads_one_at_a_time():
     assert grid.wait(60)
     assert published[-1]["final"] is True and published[-1]["rows"] == 30
     assert len(published) < 30  # requests that came while one was computing were folded together
+
+
+def test_after_the_vote_reveals_the_names_the_views_fetch_the_rows_again_with_them(sent):
+    w = ChatZooWidget([ScriptedBOT("secret-alpha", reply=sayer("yes")),
+                       ScriptedBOT("secret-beta", reply=sayer("no"))], arena=True, seed=3)
+    try:
+        assert wait_until(lambda: all(c["status"] == "ready" for c in w.manager.snapshot()))
+        w.send("Hello?", wait=True)
+        w.run_batch(QUESTIONS[:2], template="{question}", checks=CHECKS)
+        before = w.get_state()["grid_state"]
+        assert sorted(before["columns"]) == ["Model A", "Model B"]
+        w.vote("Model A")  # reveals the names
+        after = w.get_state()["grid_state"]
+        assert after["view"] == before["view"] + 1  # every view starts the grid over...
+        assert sorted(after["columns"]) == ["secret-alpha", "secret-beta"]
+        answer = command(w, "grid_rows", run=after["run"], start=0)
+        assert set(answer["result"]["rows"][0]["cells"]) == {"secret-alpha", "secret-beta"}  # ...with the names
+        assert w._grid.wait(30)
+        assert {r["column"] for r in w.get_state()["grid_summary"]["columns"]} == {"secret-alpha", "secret-beta"}
+    finally:
+        w.close()

@@ -96,7 +96,7 @@ class ResultsGrid:
             count = len(self.rows)
             due = time.monotonic() - self._last_flush >= self._interval
             if not due and self._timer is None:  # the rows after a burst go out when the interval is up
-                self._timer = threading.Timer(self._interval, self.flush)
+                self._timer = threading.Timer(self._interval, self._flush_quietly)
                 self._timer.daemon = True
                 self._timer.start()
         if due:
@@ -134,6 +134,12 @@ class ResultsGrid:
             if rows:
                 self._send({"kind": "grid_rows", "run": self.run, "view": self.view, "start": start, "rows": rows})
         self._publish_state(self)
+
+    def _flush_quietly(self) -> None:
+        try:
+            self.flush()
+        except Exception:  # a closed widget: never a traceback from the timer's thread
+            log.exception("the results grid could not send its rows")
 
     def rows_from(self, start: int) -> dict[str, Any]:
         """The rows sent so far from `start` (the `grid_rows` command: a view that missed messages)."""

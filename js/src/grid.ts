@@ -82,7 +82,14 @@ export class GridPanel {
       if (!cell || !cell.dataset.key || cell.dataset.column === undefined) return;
       this.selected = nextSelection(this.selected, { key: cell.dataset.key, column: cell.dataset.column });
       this.drawDetail();
-      this.redrawRows();
+      this.markSelected();
+    });
+    // Cells are buttons for the keyboard too: Enter or Space opens them as a click does.
+    ctx.listen(this.body, "keydown", (event: KeyboardEvent) => {
+      const cell = (event.target as Element | null)?.closest?.<HTMLElement>(".cz-grid-cell");
+      if (!cell || (event.key !== "Enter" && event.key !== " ")) return;
+      event.preventDefault();
+      cell.click();
     });
   }
 
@@ -120,6 +127,7 @@ export class GridPanel {
   handle(msg: GridRowsResult): void {
     if (msg.run !== this.run || msg.view !== this.view) return; // an older run, or ahead of its grid_state
     if (msg.start > this.received) {
+      this.wanted = Math.max(this.wanted, msg.start + (msg.rows?.length ?? 0));
       void this.fetch(); // some were missed
       return;
     }
@@ -220,10 +228,11 @@ export class GridPanel {
     }
   }
 
-  private redrawRows(): void {
-    this.drawn.forEach((el) => el.remove());
-    this.drawn.clear();
-    this.drawWindow();
+  /** The selection's highlight on the cells in the DOM (in place: a focused cell keeps its focus). */
+  private markSelected(): void {
+    for (const el of this.body.querySelectorAll<HTMLElement>(".cz-grid-cell")) {
+      el.classList.toggle("cz-selected", this.selected.some((c) => c.key === el.dataset.key && c.column === el.dataset.column));
+    }
   }
 
   private rowElement(row: GridRow): HTMLElement {
