@@ -331,7 +331,8 @@ class ChatZooWidget(anywidget.AnyWidget):
     def run_batch(self, data: Any, *, checks: Any = None, template: str | list[str] | None = None,
                   limit: int | None = None, shuffle: bool | int | None = None, grader: Any = None,
                   wait: bool = True, fresh_history: bool = True, timeout: float | None = None, samples: int = 1,
-                  judge: Any = None, judge_template: str | None = None
+                  judge: Any = None, judge_template: str | None = None, one_model_at_a_time: bool = False,
+                  resume: Any = None, cache: str | None = None
                   ) -> "pandas.DataFrame | compare.BatchRun":  # noqa: F821
         """Send each prompt (or each multi-turn script, a list of prompts), or each row of a dataset, to every
         column with a fresh history, and check the replies.
@@ -350,7 +351,10 @@ class ChatZooWidget(anywidget.AnyWidget):
         `BatchRun` at once (`.wait()` gives the DataFrame) and the widget's Stop button works meanwhile.
         `samples=k` answers each prompt k times per column with seeds 0..k-1 (a `sample` column). With `judge`
         (as for `judge`), every turn's pairs are judged: the rows get `judge_verdicts` and `judge_score`, and
-        the records join `judgments`.
+        the records join `judgments`. `one_model_at_a_time=True`: models that do not fit together take turns
+        (each loads, answers every row and is released; the bar names it; remote columns answer all along).
+        `cache="run.jsonl"` keeps finished rows; `resume=` that file (or the last run's DataFrame) goes on
+        without asking them again.
         """
         if self._batch is not None and self._batch.running:
             raise BusyError("a batch run is already going: stop it first")
@@ -358,7 +362,8 @@ class ChatZooWidget(anywidget.AnyWidget):
         run = compare.BatchRun(self.manager, data, votes=self._book, on_update=self._batch_changed,
                                fresh_history=fresh_history, timeout=timeout, samples=samples, judge=judge,
                                judge_template=judge_template, on_judgment=self._batch_judged, checks=checks,
-                               template=template, limit=limit, shuffle=shuffle, grader=grader, on_row=grid.add)
+                               template=template, limit=limit, shuffle=shuffle, grader=grader, on_row=grid.add,
+                               one_model_at_a_time=one_model_at_a_time, resume=resume, cache=cache)
         self._batch, self._grid = run, grid
         with self._sync_lock:
             self.grid_summary = {}
@@ -402,6 +407,16 @@ class ChatZooWidget(anywidget.AnyWidget):
         if ext in report.EXTENSIONS:
             return report.write_report(target, self)
         return compare.export(target, self.manager, self._book, self._arena, judgments=self._judges.judgments)
+
+    def export_results(self, path: str, results: "pandas.DataFrame | None" = None) -> pathlib.Path:  # noqa: F821
+        """Save the last batch run's results (or `results`) with their `summary()`: .json (one document) or .csv
+        (the rows, plus `<name>.summary-columns.csv` and `<name>.summary-pairs.csv`). For LLM Comparator, see
+        `chatzoo_widget.compare.to_llm_comparator(results, a, b, path)`."""
+        if results is None:
+            results = self._batch.result if self._batch is not None else None
+            if results is None:
+                raise ValueError("no batch results to export: run w.run_batch(...) first, or pass results")
+        return compare.export_results(path, results, self.summary(results))
 
     def preference_pairs(self, source: str = "votes", metadata: bool = False) -> list[dict[str, Any]]:
         """DPO rows {prompt, chosen, rejected} in TRL's conversational preference format, from your votes

@@ -144,3 +144,19 @@ def test_bad_resume_and_cache_arguments_say_what_is_wrong(tmp_path):
         run_batch(manager, data(), cache=tmp_path / "run.csv")
     with pytest.raises(ValueError, match="needs a run_batch DataFrame: it has no"):
         run_batch(manager, data(), resume=pd.DataFrame({"x": [1]}))
+
+
+def test_the_widget_resumes_a_run_from_its_cache(tmp_path):
+    from chatzoo_widget import ChatZooWidget
+
+    bots = [ScriptedBOT("left"), ScriptedBOT("right")]
+    w = ChatZooWidget(bots)
+    try:
+        assert wait_until(lambda: all(c.status == "ready" for c in w.manager.columns.values()), 10)
+        first = w.run_batch(data()[:3], cache=str(tmp_path / "run.jsonl"), one_model_at_a_time=True)
+        before = counts(bots)
+        second = w.run_batch(data(), resume=str(tmp_path / "run.jsonl"))
+        assert len(asked(bots, before)) == 14 - 6 and len(second) == 14
+        assert list(second["reply"][:6]) == list(first["reply"])
+    finally:
+        w.close()

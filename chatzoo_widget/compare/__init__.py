@@ -23,6 +23,7 @@ from .leaderboard import (SOURCES, battle_records, battles, bradley_terry, elo_r
 from .manifest import hub_revision, manifest, manifests, versions
 from .exports import (FORMAT, VERSION, comparison_document, export, export_preference_pairs, load,
                       preference_pairs, restore, to_dataframe, validate)
+from .result_exports import export_results, to_llm_comparator
 from .votes import BAD, TIE, VoteBook
 from .grid import ResultsGrid
 from .turn_checks import TurnChecks
@@ -37,5 +38,5 @@ __all__ = [
     "comparison_document", "elo_ratings", "export", "export_preference_pairs", "hide_prompts", "hub_revision",
     "judge_pairs", "judge_source", "judgment_votes", "leaderboard", "leaderboard_json", "load", "manifest",
     "manifests", "versions", "parse_verdict", "preference_pairs", "restore",
-    "run_batch", "sweep", "to_dataframe", "turn_jobs", "validate",
+    "run_batch", "sweep", "to_dataframe", "turn_jobs", "validate", "export_results", "to_llm_comparator",
 ]

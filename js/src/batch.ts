@@ -85,7 +85,8 @@ export class BatchPanel {
     const label = {
       running: "", stopping: " · stopping…", stopped: " · stopped", error: " · failed", done: " · done",
     }[state];
-    setText(this.text, `${done} / ${total} turn${total === 1 ? "" : "s"}${label}`);
+    const phase = p.running && typeof p.phase === "string" && p.phase ? ` · ${p.phase}` : "";
+    setText(this.text, `${done} / ${total} turn${total === 1 ? "" : "s"}${phase}${label}`);
     setText(this.error, state === "error" ? String(p.error) : "");
     this.error.hidden = state !== "error";
     this.stop.hidden = !p.running;

@@ -173,6 +173,8 @@ export interface BatchProgress {
   total?: number;
   stopped?: boolean;
   error?: string | null;
+  /** one_model_at_a_time: which model runs, e.g. "loading smollm2-135m (1 of 3)" (null between and after). */
+  phase?: string | null;
 }
 
 /** Python -> JS custom messages about replies (see stream.ts). */
