@@ -110,7 +110,7 @@ class ResultsGrid:
             self.running = False
         self.flush()
         if self.checked:
-            self._summary.request()
+            self._summary.request(urgent=True)
 
     def new_view(self) -> None:
         """The blind view changed (revealed, or a new blind conversation): names and order change; every view
@@ -119,7 +119,7 @@ class ResultsGrid:
             self.view += 1
         self._publish_state(self)
         if self.checked:
-            self._summary.request()
+            self._summary.request(urgent=True)
 
     # ----- out ----------------------------------------------------------------------------------------------
     def flush(self) -> None:
@@ -184,18 +184,23 @@ class ResultsGrid:
 
 class _Refresher:
     """Runs `compute` then `publish` in a thread of its own, one at a time: asked again meanwhile, it runs once
-    more after (never a queue of stale summaries, never on the batch's threads)."""
+    more after (never a queue of stale summaries, never on the batch's threads). Between two runs it rests at
+    least `gap` seconds and 4x the last run's time, so a long run's summaries take a fifth of a core at most;
+    an `urgent` request (the run ended) cuts the rest short."""
 
-    def __init__(self, compute: Callable[[], Any], publish: Callable[[Any], None]):
-        self._compute, self._publish = compute, publish
+    def __init__(self, compute: Callable[[], Any], publish: Callable[[Any], None], gap: float = 1.0):
+        self._compute, self._publish, self._gap = compute, publish, gap
         self._lock = threading.Lock()
         self._busy = False
         self._again = False
+        self._hurry = threading.Event()
         self._idle = threading.Event()
         self._idle.set()
 
-    def request(self) -> None:
+    def request(self, urgent: bool = False) -> None:
         with self._lock:
+            if urgent:
+                self._hurry.set()
             if self._busy:
                 self._again = True
                 return
@@ -205,16 +210,22 @@ class _Refresher:
 
     def _loop(self) -> None:
         while True:
+            started = time.monotonic()
             try:
                 self._publish(self._compute())
             except Exception:
                 log.exception("the results grid's summary failed")
+            rest = max(self._gap, 4 * (time.monotonic() - started))
             with self._lock:
                 if not self._again:
                     self._busy = False
+                    self._hurry.clear()
                     self._idle.set()
                     return
+            self._hurry.wait(rest)
+            with self._lock:
                 self._again = False
+                self._hurry.clear()
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._idle.wait(timeout)
