@@ -35,6 +35,7 @@ from ..engine.request import EngineRequest, Finished
 from ..engine.sampling import ScoreRecorder
 from ..engine.scheduler import DEFAULT_MAX_BATCH, Scheduler
 from ..engine.seeding import seeded
+from ..engine.trace_lock import TRACE_LOCK
 from ..models.precision import DtypeChoice, best_dtype
 from ..text.reply import ReplyDecoder
 from .base import ChatBOT, GenerationRequest
@@ -503,7 +504,8 @@ class TransformersChatBOT(ChatBOT):
         return {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
 
     def generate(self, input_dict: dict[str, Any], gen_kwargs: dict[str, Any]) -> Any:
-        return self.model.generate(**input_dict, **gen_kwargs)
+        with TRACE_LOCK.forward():  # never while another model's compile traces (engine/trace_lock.py)
+            return self.model.generate(**input_dict, **gen_kwargs)
 
     def new_token_ids(self, output: Any, input_dict: dict[str, Any]) -> list[int]:
         """The generated ids of the first sequence, without the prompt (or the decoder start token)."""

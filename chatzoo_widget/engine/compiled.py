@@ -28,6 +28,8 @@ from typing import Any, Callable
 
 import torch
 
+from .trace_lock import TRACE_LOCK
+
 log = logging.getLogger(__name__)
 
 #: smallest cache length bucket (tokens); larger buckets double it
@@ -164,13 +166,16 @@ class CompiledDecoder:
             # dynamo keeps its graphs per code object, with a limit on variants: a code object of its own per
             # bucket (and model) keeps one bucket's graph from counting as another's recompilation
             step.__code__ = step.__code__.replace(co_name=f"decode_step_{bucket.rows}x{bucket.length}")
-            compiled = torch.compile(step, dynamic=False, mode=self.mode)
+            compiled = torch.compile(step, dynamic=False, backend=self._backend())
             ids, positions, mask = self._warmup_inputs(bucket)
             with torch.inference_mode():
-                model(input_ids=ids, position_ids=positions, attention_mask=mask[:, :1], use_cache=True,
-                      **{arg: cache})  # allocates the static tensors (eagerly, outside the graph)
-                compiled(ids, positions, mask)  # compiles
-                compiled(ids, positions, mask)  # CUDA graphs record on the second call
+                with TRACE_LOCK.forward():
+                    model(input_ids=ids, position_ids=positions, attention_mask=mask[:, :1], use_cache=True,
+                          **{arg: cache})  # allocates the static tensors (eagerly, outside the graph)
+                with TRACE_LOCK.trace():  # alone while dynamo traces (trace_lock.py); not while inductor builds
+                    compiled(ids, positions, mask)  # compiles
+                with TRACE_LOCK.forward():
+                    compiled(ids, positions, mask)  # CUDA graphs record on the second call
             bucket.cache, bucket.step = cache, compiled
             bucket.seconds = time.perf_counter() - start
             bucket.state = "ready"
@@ -185,6 +190,19 @@ class CompiledDecoder:
             self.on_status(f"eager: {self.failure}")
         finally:
             bucket.ready.set()
+
+    def _backend(self) -> Callable[..., Any]:
+        """Inductor (with this mode's options), building its code while the eager steps go on."""
+        from torch._inductor import list_mode_options
+        from torch._inductor.compile_fx import compile_fx
+
+        options = list_mode_options(self.mode) if self.mode else {}
+
+        def inductor(graph: Any, example_inputs: Any) -> Any:
+            with TRACE_LOCK.paused_trace():
+                return compile_fx(graph, example_inputs, config_patches=options)
+
+        return inductor
 
     def _warmup_inputs(self, bucket: _Bucket) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         ids = torch.full((bucket.rows, 1), self.pad_token_id, dtype=torch.long, device=self.device)

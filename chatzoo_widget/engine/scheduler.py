@@ -28,6 +28,7 @@ import torch
 
 from .batch_state import BatchState, plain_cache
 from .compiled import CompiledDecoder
+from .trace_lock import TRACE_LOCK
 from .prefill import DEFAULT_PREFILL_CHUNK, PrefillGroup, check_chunk
 from .request import EngineRequest, Finished
 from .sampling import pick_tokens, pick_tokens_scored, row_decoding
@@ -207,14 +208,15 @@ class Scheduler:
                 if threads and torch.get_num_threads() != threads:
                     torch.set_num_threads(threads)
                 try:
-                    if group:
-                        self._admit(group)
-                    if self._prefill:
-                        self._read_chunk()
-                    if self._rows:
-                        self._step()
+                    with TRACE_LOCK.forward():  # never while a compile traces (trace_lock.py)
+                        if group:
+                            self._admit(group)
+                        if self._prefill:
+                            self._read_chunk()
+                        if self._rows:
+                            self._step()
                 except Exception as exc:  # a failure of the whole forward pass ends the rows it carried
-                    log.warning("batch step of %s failed: %s", self.name, exc)
+                    log.warning("batch step of %s failed: %s", self.name, exc, exc_info=True)
                     for request in self._rows:
                         self._end(request, "error", exc)
                     self._rows = []

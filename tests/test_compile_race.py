@@ -1,0 +1,47 @@
+"""A decode step compiling in the background never breaks the eager steps that run meanwhile.
+
+transformers' and kernels' per-call switches are shared objects while dynamo traces (engine/trace_lock.py); before
+the lock, eager forwards during a background compile failed ("'_contextvars.Token' object has no attribute 'get'",
+ending every row of the step) or the compile did ("Guard failed on the same frame it was created").
+"""
+
+from __future__ import annotations
+
+import threading
+
+import torch
+
+from chatzoo_widget.engine.compiled import CompiledDecoder
+from chatzoo_widget.engine.trace_lock import TRACE_LOCK
+from chatzoo_widget.registry import load_bot
+
+
+def test_eager_forwards_keep_working_while_a_step_compiles(tiny_dirs):
+    bot = load_bot(tiny_dirs["chat"], type="chat", compile=False, dtype="float32")
+    model = bot.model
+    ids = bot.get_input(bot.build_prompt([{"role": "HUMAN", "content": "Hello there"}], {}))["input_ids"]
+    with torch.inference_mode():
+        expected = model(input_ids=ids).logits[0, -1]
+    decoder = CompiledDecoder(model, pad_token_id=0, cache_arg="past_key_values")
+    errors: list[str] = []
+    forwards = 0
+
+    def eager_until(done: threading.Event) -> None:
+        nonlocal forwards
+        while not done.is_set():
+            try:
+                with torch.inference_mode(), TRACE_LOCK.forward():  # as the scheduler's steps do
+                    logits = model(input_ids=ids).logits[0, -1]
+                assert torch.allclose(logits, expected, atol=1e-5), "an eager forward changed its answer"
+                forwards += 1
+            except Exception as exc:  # noqa: BLE001 - every failure is the finding
+                errors.append(f"{type(exc).__name__}: {exc}")
+
+    bucket = decoder._bucket(1, 8)  # starts compiling on its own thread
+    eager = threading.Thread(target=eager_until, args=(bucket.ready,))
+    eager.start()
+    assert bucket.ready.wait(600), "compiling took over 10 minutes"
+    eager.join()
+    assert decoder.failure is None and bucket.state == "ready"
+    assert forwards > 0 and errors == [], errors[:3]
+    bot.close()
