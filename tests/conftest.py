@@ -9,7 +9,9 @@
     tiny_bot           a loaded "chat" bot on tiny_chat_dir (shared: do not change it; load your own to patch)
     sent               the custom messages widgets send to the front end
 
-No test may reach a model hub: HF_HUB_OFFLINE is set before transformers is imported.
+No test may reach a model hub: HF_HUB_OFFLINE is set before transformers is imported. Weights load in float32 on
+every machine (CHATZOO_DTYPE, models/precision.py), so token-for-token tests do not depend on whether this CPU has
+native bfloat16; test_dtype.py tests the automatic choice itself.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+os.environ.setdefault("CHATZOO_DTYPE", "float32")
 
 import pytest  # noqa: E402
 

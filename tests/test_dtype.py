@@ -12,6 +12,26 @@ from chatzoo_widget.registry import load_bot
 from chatzoo_widget.testing import wait_until
 
 
+@pytest.fixture(autouse=True)
+def automatic_choice(monkeypatch):
+    """The suite pins CHATZOO_DTYPE=float32 (conftest.py); these tests are about the choice it overrides."""
+    monkeypatch.delenv(precision.DTYPE_ENV, raising=False)
+
+
+def test_chatzoo_dtype_overrides_the_hardware_choice(monkeypatch, tiny_chat_dir):
+    monkeypatch.setenv(precision.DTYPE_ENV, "bfloat16")
+    assert precision.best_dtype("cpu") == precision.DtypeChoice(torch.bfloat16, "CHATZOO_DTYPE=bfloat16")
+    monkeypatch.setenv(precision.DTYPE_ENV, "float32")
+    bot = load_bot(tiny_chat_dir, type="chat")
+    try:
+        assert bot.model.dtype == torch.float32 and bot.describe()["dtype_reason"] == "CHATZOO_DTYPE=float32"
+    finally:
+        bot.close()
+    monkeypatch.setenv(precision.DTYPE_ENV, "fp8")
+    with pytest.raises(ValueError, match="CHATZOO_DTYPE='fp8' is not a dtype"):
+        precision.best_dtype("cpu")
+
+
 @pytest.fixture
 def cpu_flags(monkeypatch):
     """Pretend the CPU has exactly the given flags."""

@@ -4,16 +4,24 @@ Decoding one token reads every weight once, so the bytes per weight set the pace
 only where the hardware multiplies bfloat16 natively: CUDA GPUs (Ampere and later; float16 on older cards) and CPUs
 with AVX-512 BF16 or AMX (Intel Cooper Lake / Sapphire Rapids and later, AMD Zen 4 and later). Elsewhere torch
 emulates bfloat16 matrix products through float32 and is slower than float32 itself, so float32 stays.
+
+`CHATZOO_DTYPE` (float32, bfloat16 or float16) makes "auto" pick that dtype on every device instead: for runs that
+must give the same tokens on any machine (the test suite sets float32).
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+#: the environment variable that overrides the automatic choice
+DTYPE_ENV = "CHATZOO_DTYPE"
+_ENV_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 #: the /proc/cpuinfo flags of native bfloat16 matrix arithmetic
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -54,6 +62,11 @@ class DtypeChoice:
 
 def best_dtype(device: Any = None) -> DtypeChoice:
     """The fastest weight dtype for `device` (default: CUDA when present, else the CPU)."""
+    forced = os.environ.get(DTYPE_ENV, "").strip()
+    if forced:
+        if forced not in _ENV_DTYPES:
+            raise ValueError(f"{DTYPE_ENV}={forced!r} is not a dtype ChatZoo loads; use one of {sorted(_ENV_DTYPES)}")
+        return DtypeChoice(_ENV_DTYPES[forced], f"{DTYPE_ENV}={forced}")
     kind = torch.device(device).type if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
     if kind == "cuda":
         if torch.cuda.is_bf16_supported():
@@ -67,4 +80,4 @@ def best_dtype(device: Any = None) -> DtypeChoice:
     return DtypeChoice(torch.float32, f"{kind}: float32")
 
 
-__all__ = ["BF16_CPU_FLAGS", "DtypeChoice", "best_dtype", "cpu_flags", "native_bf16_flag"]
+__all__ = ["BF16_CPU_FLAGS", "DTYPE_ENV", "DtypeChoice", "best_dtype", "cpu_flags", "native_bf16_flag"]
