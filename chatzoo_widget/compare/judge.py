@@ -520,7 +520,9 @@ class JudgeRun:
 
     @property
     def running(self) -> bool:
-        return self.thread.is_alive()
+        # Ends when the progress says so, not when the thread has also told its listener: a caller that saw
+        # `running: False` in the progress may start the next run at once.
+        return bool(self.progress["running"]) and self.thread.is_alive()
 
 
 def same_pair(r: Mapping[str, Any]) -> tuple:
