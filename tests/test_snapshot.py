@@ -94,3 +94,22 @@ def test_a_closed_widget_displays_no_snapshot(outputs):
     w._ipython_display_()
     assert [(kind, display_id) for kind, _, display_id in outputs] == [("display", None)]
     assert isinstance(outputs[0][1], str)
+
+
+def test_a_long_conversation_snapshots_its_latest_turns_so_a_refresh_costs_the_same(outputs):
+    from chatzoo_widget.report.snapshot import LAST_TURNS, REPLY_CHARS
+
+    w = ChatZooWidget([ScriptedBOT("alpha", reply=lambda q: "answer " * 40), ScriptedBOT("beta", reply="x" * 30_000)])
+    w._ipython_display_()
+    sizes = []
+    for n in range(1, LAST_TURNS + 6):
+        w.send(f"prompt {n}", wait=True)
+        assert wait_until(lambda: outputs[-1][0] == "update" and f"prompt {n}<" in outputs[-1][1]["text/html"])
+        sizes.append(len(outputs[-1][1]["text/html"]))
+    table = table_of(outputs[-1][1]["text/html"])
+    text = table.get_text(" ")
+    assert f"prompt {LAST_TURNS + 5}" in text and "prompt 6 " in text and "prompt 5 " not in text
+    assert "5 earlier turns not shown here" in text and "w.export(" in text
+    assert f"{30_000 - REPLY_CHARS:,} more characters in the report" in text
+    # once the window is full, a refresh is as big as the one before it (within a turn number's digits)
+    assert abs(sizes[-1] - sizes[LAST_TURNS - 1]) < 200, sizes

@@ -24,7 +24,10 @@ carried on from other cells is in a JupyterLab-saved file once the widget is dis
 `w.snapshot()` is shown.
 
 The fragment is plain HTML with no style sheet or script (GitHub strips both): one table, a column per model,
-a row per turn; replies rendered and sanitised as in the report; blind while the arena is.
+a row per turn; replies rendered and sanitised as in the report; blind while the arena is. It holds the latest
+LAST_TURNS turns, each reply cut at REPLY_CHARS: every refresh crosses the websocket whole, so a snapshot of the
+whole conversation would make each turn cost more than the last (the wire's rule is that a turn costs what its
+replies do) and grow the saved notebook without end. The report (`w.export`) has everything.
 """
 
 from __future__ import annotations
@@ -36,6 +39,10 @@ from .collect import report_data
 from .page import reply_body, stats_line
 
 CLASS = "chatzoo-snapshot"
+#: the turns a snapshot shows (the latest ones)
+LAST_TURNS = 10
+#: a reply's characters a snapshot shows
+REPLY_CHARS = 20_000
 
 
 def snapshot_class(snapshot_id: str) -> str:
@@ -49,7 +56,10 @@ def _reply_cell(entry: Mapping[str, Any] | None) -> str:
     parts = []
     if entry.get("reasoning"):
         parts.append(f"<details><summary>Thinking</summary>{reply_body(entry['reasoning'])}</details>")
-    parts.append(reply_body(entry.get("content") or ""))
+    content = entry.get("content") or ""
+    parts.append(reply_body(content[:REPLY_CHARS]))
+    if len(content) > REPLY_CHARS:
+        parts.append(f"<p><em>… {len(content) - REPLY_CHARS:,} more characters in the report</em></p>")
     error = (entry.get("stats") or {}).get("error")
     if error:
         parts.append(f"<p><em>{html.escape(str(error))}</em></p>")
@@ -59,8 +69,9 @@ def _reply_cell(entry: Mapping[str, Any] | None) -> str:
     return f'<td valign="top">{"".join(parts)}</td>'
 
 
-def fragment(columns: Sequence[Mapping[str, Any]], snapshot_id: str, *, blind: bool = False) -> str:
-    """The snapshot's HTML: a table of prompts (rows) and every column's reply to them."""
+def fragment(columns: Sequence[Mapping[str, Any]], snapshot_id: str, *, blind: bool = False,
+             last_turns: int = LAST_TURNS) -> str:
+    """The snapshot's HTML: a table of the latest `last_turns` prompts (rows) and every column's reply to them."""
     turns: dict[int, dict[str, Any]] = {}
     for i, col in enumerate(columns):
         for entry in col.get("history") or ():
@@ -71,7 +82,13 @@ def fragment(columns: Sequence[Mapping[str, Any]], snapshot_id: str, *, blind: b
                 row["replies"][i] = entry
     head = "".join(f"<th>{html.escape(str(c.get('name') or ''))}</th>" for c in columns)
     body = []
-    for turn in sorted(turns):
+    shown = sorted(turns)[-last_turns:] if last_turns > 0 else []
+    if len(shown) < len(turns):
+        earlier = len(turns) - len(shown)
+        body.append(f'<tr><td colspan="{max(len(columns), 1)}"><em>{earlier} earlier turn{"s" * (earlier != 1)} '
+                    f"not shown here: the report (w.export(\"comparison.html\")) has the whole conversation</em>"
+                    "</td></tr>")
+    for turn in shown:
         row = turns[turn]
         body.append(f'<tr><td colspan="{max(len(columns), 1)}"><strong>Prompt:</strong> '
                     f'{html.escape(row["prompt"] or "")}</td></tr>')
@@ -94,4 +111,4 @@ def snapshot_bundle(widget: Any) -> dict[str, str]:
     return {"text/html": snapshot_html(widget)}
 
 
-__all__ = ["CLASS", "fragment", "snapshot_bundle", "snapshot_class", "snapshot_html"]
+__all__ = ["CLASS", "LAST_TURNS", "REPLY_CHARS", "fragment", "snapshot_bundle", "snapshot_class", "snapshot_html"]
