@@ -13,6 +13,7 @@ import traitlets
 from ipywidgets import widget_serialization
 
 from . import commands, compare, quiet
+from . import cross_score_commands  # noqa: F401 - registers the Cross-scores panel's command
 from .column_state import ColumnModel, ColumnSet
 from .frames import filter_frame, on_the_wire
 from .compare.blind import BlindFilter, secrets_of
@@ -304,6 +305,34 @@ class ChatZooWidget(anywidget.AnyWidget):
     def stop_judge(self) -> None:
         """Stop the judge at work (the pairs judged so far are kept)."""
         self._judges.stop()
+
+    def cross_scores(self, results: "pandas.DataFrame | None" = None,  # noqa: F821
+                     *, turn: int | None = None) -> "pandas.DataFrame":  # noqa: F821
+        """Every local column's model scores every column's reply by teacher forcing (one batched forward pass
+        per model; columns sharing a model score once), after the conversation each reply answered.
+
+        Without `results`: the latest finished turn (or `turn`), as a matrix of mean log-probability per token,
+        scorer x reply; `attrs` hold `total`, `tokens`, `retokenised`, `disputed` (per reply, the tokens where
+        the models disagree most, by character span), `cannot_score` and `record`. With a `run_batch` frame:
+        a copy with `logprob_<scorer>`, `total_logprob_<scorer>` and `likeliest` per row.
+        """
+        from .compare import cross_scores as cross
+
+        if results is not None:
+            if isinstance(results, int):
+                raise ValueError(f"pass the turn as turn={results!r} (a positional argument is a results frame)")
+            if turn is not None:
+                raise ValueError("pass either a results frame or turn=, not both")
+            return cross.score_frame(self.manager, results)
+        return cross.as_dataframe(cross.cross_scores_turn(self.manager, turn, presenter=self._book.presenter))
+
+    def score_texts(self, results: "pandas.DataFrame", column: str = "reference") -> "pandas.DataFrame":  # noqa: F821
+        """Score a text column of `results` (a `run_batch` frame or any frame with `prompt`) under every local
+        column's model, as the reply to each row's prompt: a copy with `<column>_logprob_<scorer>`,
+        `<column>_total_logprob_<scorer>` and `<column>_likeliest` (the model that finds the text most likely)."""
+        from .compare import cross_scores as cross
+
+        return cross.score_frame(self.manager, results, text_column=column, prefix=f"{column}_")
 
     @property
     def judgments(self) -> list[dict[str, Any]]:

@@ -22,7 +22,8 @@ import os
 import threading
 import time
 import weakref
-from typing import Any
+from concurrent.futures import Future
+from typing import Any, Callable
 
 import torch
 
@@ -125,6 +126,7 @@ class Scheduler:
         self._waiting: list[EngineRequest] = []
         self._rows: list[EngineRequest] = []  # row i of the batch is _rows[i]
         self._prefill: PrefillGroup | None = None  # newcomers whose prompts are being read (one group at a time)
+        self._jobs: list[tuple[Callable[[], Any], Future]] = []  # work to run between two steps (run_between_steps)
         self.prefill_chunk = check_chunk(prefill_chunk)
         self._state = BatchState()
         self._thread: threading.Thread | None = None
@@ -159,6 +161,33 @@ class Scheduler:
             self._cv.notify()
         return request
 
+    def run_between_steps(self, job: Callable[[], Any]) -> Future:
+        """Run `job()` on this scheduler's thread between two steps of the batch (a scoring forward pass): it never
+        overlaps a step, and runs in inference mode with the thread count the decoding uses. Returns its Future."""
+        future: Future = Future()
+        with self._cv:
+            if self._closed:
+                raise SchedulerClosed(f"{self.name} was released: load it again to use it")
+            self._jobs.append((job, future))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, daemon=True, name=f"chatzoo-engine-{self.name}")
+                self._thread.start()
+            self._cv.notify()
+        return future
+
+    def _run_jobs(self) -> None:
+        with self._cv:
+            jobs, self._jobs = self._jobs, []
+        for job, future in jobs:
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                with TRACE_LOCK.forward():  # a forward pass too: never while a compile traces
+                    result = job()
+                future.set_result(result)
+            except BaseException as exc:  # noqa: BLE001 - the caller gets it; the batch goes on
+                future.set_exception(exc)
+
     @property
     def active(self) -> int:
         """Requests decoding or waiting."""
@@ -181,11 +210,12 @@ class Scheduler:
         with torch.inference_mode():
             while True:
                 with self._cv:
-                    if not self._waiting and not self._rows and not self._prefill:
+                    if not self._waiting and not self._rows and not self._prefill and not self._jobs:
                         CORES.leave(id(self))
                         if self.cpu_tuning:
                             release_free_memory()
-                    while not self._waiting and not self._rows and not self._prefill and not self._closed:
+                    while not self._waiting and not self._rows and not self._prefill and not self._jobs \
+                            and not self._closed:
                         self._cv.wait()
                     if self.cpu_tuning:
                         CORES.enter(id(self))
@@ -198,6 +228,9 @@ class Scheduler:
                         for request in self._waiting:
                             self._end(request, "cancelled")
                         self._waiting.clear()
+                        for _, future in self._jobs:
+                            future.set_exception(SchedulerClosed(f"{self.name} was released"))
+                        self._jobs.clear()
                         self._thread = None
                         CORES.leave(id(self))
                         return
@@ -207,6 +240,8 @@ class Scheduler:
                 threads = self.threads or (CORES.threads() if self.cpu_tuning else None)
                 if threads and torch.get_num_threads() != threads:
                     torch.set_num_threads(threads)
+                if self._jobs:
+                    self._run_jobs()
                 try:
                     with TRACE_LOCK.forward():  # never while a compile traces (trace_lock.py)
                         if group:

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 from .check import check
+from .cross_scores import CROSS_SCORE_RECORDS, CrossScore, CrossScorer, CrossScores, DisputedSpan
 from .shape import fields, required
 from .typescript import typescript
 
@@ -397,6 +398,7 @@ RECORDS: tuple[type, ...] = (Stats, TokenAlternative, TokenLogprob, Entry, Edite
                              Thumb, Judgment, Manifest, SavedColumn, ComparisonDocument, TableRow, BatchRow,
                              JudgedBatchRow)
 RECORDS += (CheckResult, CheckedBatchRow)  # the batch checks' records, declared after the others
+RECORDS += CROSS_SCORE_RECORDS  # cross-model scoring (cross_scores.py)
 RECORDS += (GridCell, GridRow, SummaryColumn, SummaryPair, SummaryRecord, TurnCheck)  # the results grid's
 
 #: what the loader fills in for optional fields missing from a file

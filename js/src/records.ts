@@ -357,6 +357,58 @@ export interface CheckedBatchRow {
   checks: CheckResult[];
 }
 
+/** A model that scored the replies: columns sharing one loaded model score once, as one scorer. */
+export interface CrossScorer {
+  /** the first of its columns, left to right */
+  name: string;
+  /** every column that uses this model */
+  columns: string[];
+  /** 'cannot score: <why>' (a remote server that cannot score text, a scripted bot) */
+  error: string | null;
+}
+
+/** One reply under one scoring model, by teacher forcing: the reply's text after the conversation the reply answered, in the scoring model's own prompt format. */
+export interface CrossScore {
+  scorer: string;
+  /** the column whose reply was scored */
+  reply: string;
+  /** the reply's tokens in the scorer's vocabulary */
+  tokens: number | null;
+  /** mean natural log-probability per token */
+  mean_logprob: number | null;
+  /** the reply's log-probability: comparable across tokenizers */
+  total_logprob: number | null;
+  /** the reply's text was tokenised by the scorer (false: the ids its own model generated) */
+  retokenised: boolean | null;
+  error: string | null;
+}
+
+/** A piece of a reply (one token of the reference tokenizer) where the scoring models disagree most. */
+export interface DisputedSpan {
+  reply: string;
+  /** character offset in the reply */
+  start: number;
+  end: number;
+  text: string;
+  /** per scorer (CrossScores.scorers order): the log-probability of these characters (each token's share, spread evenly over its characters) */
+  logprobs: (number | null)[];
+  /** largest minus smallest of `logprobs` */
+  spread: number;
+}
+
+/** `w.cross_scores()`'s record: every local model scoring every column's reply to one turn. */
+export interface CrossScores {
+  conversation: string | null;
+  /** index of the conversation's prompts */
+  turn: number | null;
+  scorers: CrossScorer[];
+  /** the columns whose replies were scored, left to right */
+  replies: string[];
+  scores: CrossScore[];
+  /** per reply, its most disputed spans, the largest spread first */
+  disputed: DisputedSpan[];
+}
+
 /** One column's reply to one row of a batch run, as the results grid shows it. */
 export interface GridCell {
   /** the row's final reply, whole (the grid truncates it) */
