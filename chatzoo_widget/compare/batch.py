@@ -29,6 +29,7 @@ from ..manager import UNLOADED, BusyError, ChatManager, Column, format_error, mo
 from ..records import BATCH_COLUMNS, CHECK_COLUMNS, JUDGED_BATCH_COLUMNS, TABLE_STATS, ReplyRecord, Stats, fields
 
 STATS_FIELDS = fields(Stats)
+ROW_STATS = (*TABLE_STATS, "error")  # what a row keeps of a reply's statistics
 from .batch_cache import RowCache, conversation_key, finished_rows
 from .batch_checks import BatchPlan, Graders, check_reply, plan_batch, select_best, without_select_best
 from .judge import MAX_IN_FLIGHT, PairJob, PairJudge, StopSet, check_template, judge_source, pair_tasks
@@ -202,6 +203,7 @@ class _BatchRunner:
                  on_judgment, max_in_flight, on_row=None, *, turns: _Turns | None = None):
         self.manager, self.plan, self.graders, self.samples = manager, plan, graders, samples
         self.turns = turns or _Turns()
+        self.checked = plan.checked  # read once: the property scans every row's own checks
         self.scripts = scripts = plan.scripts
         self.stop_event, self.timeout, self.judge = stop_event, timeout, judge
         self.on_progress = on_progress or (lambda done, total: None)
@@ -227,6 +229,7 @@ class _BatchRunner:
         self.lock = threading.Lock()
         self.settings_of: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         self.outstanding = 0  # tasks submitted and not finished; `idle` is set when none are left
+        self.count_lock = threading.Lock()  # for `outstanding` alone: the rows' lock is busy enough
         self.idle = threading.Event()
         self.idle.set()
         self.removed: set[str] = set()  # columns removed during the run (announced by the manager)
@@ -322,10 +325,10 @@ class _BatchRunner:
         columns = JUDGED_BATCH_COLUMNS if self.judge is not None else BATCH_COLUMNS
         before: list[dict[str, str]] = []
         for t, old in enumerate(cached):
-            row = {key: old.get(key) for key in columns + (CHECK_COLUMNS if self.plan.checked else [])
+            row = {key: old.get(key) for key in columns + (CHECK_COLUMNS if self.checked else [])
                    if key not in ("judge_verdicts", "judge_score")}
             row.update(script=s, sample=k, turn=t, column=column.name, _order=order, _cid=column.id)
-            if self.plan.checked:
+            if self.checked:
                 row.update(without_select_best(self.plan, s, row))
             stats = {key: row.get(key) for key in TABLE_STATS}
             settings = row.get("settings") or {}
@@ -338,14 +341,13 @@ class _BatchRunner:
     def _on_event(self, event: Event) -> None:
         """A column removed mid-run: its replies in flight stop now (rows "cancelled"), its next turns are skipped."""
         if isinstance(event, ColumnRemoved):
-            with self.lock:
-                self.removed.add(event.column_id)
-                events = [ev for ev, cid in self.asking.items() if cid == event.column_id]
+            self.removed.add(event.column_id)
+            events = [ev for ev, cid in list(self.asking.items()) if cid == event.column_id]
             for ev in events:
                 ev.set()
 
     def _submit(self, fn, *args, pool: ThreadPoolExecutor | None = None) -> Future:
-        with self.lock:
+        with self.count_lock:
             self.outstanding += 1
             self.idle.clear()
         try:
@@ -357,7 +359,7 @@ class _BatchRunner:
         return future
 
     def _task_done(self, _: Future | None) -> None:
-        with self.lock:
+        with self.count_lock:
             self.outstanding -= 1
             if self.outstanding == 0:
                 self.idle.set()
@@ -400,16 +402,16 @@ class _BatchRunner:
                 settings, shown = self._settings(bot, column)
                 if self.samples > 1 and "seed" in bot.settings_spec():
                     settings["seed"] = k
-                query = model_query(history)
+                query = model_query(history) if t else [{"role": "HUMAN", "content": prompt}]
                 before = query[:-1]
                 text, stats, status = self._ask(bot, query, settings, column.id)
-                # The answer alone, as in a column's history: the diff, votes, judges and pairs read it.
-                text = split_thinking(text, column.think_tags,
-                                      opened=prompt_opens_block(stats.rendered_prompt, column.think_tags)).answer
+                text = _answer(text, stats, column.think_tags)
                 if "seed" in settings:
                     shown["seed"] = settings["seed"]
-                # the record's fields, copied once (to_dict's asdict deep-copies every field, tokens included)
-                st = {key: getattr(stats, key) for key in STATS_FIELDS}
+                # the record's fields, copied once (to_dict's asdict deep-copies every field, tokens included);
+                # all of them only where a later turn or the judge reads them
+                wanted = STATS_FIELDS if self.judge is not None or t < len(script) - 1 else ROW_STATS
+                st = {key: getattr(stats, key) for key in wanted}
                 history.append({"role": "BOT", "content": text, "turn": t, "stats": st})
                 self._row(column, order, s, k, t, prompt, before, text, st, shown, status,
                           system_prompt=settings.get("system_prompt", ""), kept=kept)
@@ -426,8 +428,7 @@ class _BatchRunner:
     def _settings(self, bot: ChatBOT, column: Column) -> tuple[dict[str, Any], dict[str, Any]]:
         """(the settings sent, the settings shown in the rows) of a column: read at its first reply, so one run
         uses one set of settings per column (and building them per reply is not paid 1,000 times)."""
-        with self.lock:
-            cached = self.settings_of.get(column.id)
+        cached = self.settings_of.get(column.id)  # a dict read is atomic: no lock per reply
         if cached is None:
             cached = (self.manager.turn_settings(bot, column.settings), self.manager.effective_settings(column))
             with self.lock:
@@ -437,11 +438,13 @@ class _BatchRunner:
     def _ask(self, bot: ChatBOT, query: list[dict[str, str]], settings: dict[str, Any], column_id: str):
         """One reply -> (text, stats, status); never raises."""
         ev = self.stops.new()
-        with self.lock:
-            self.asking[ev] = column_id
-            if column_id in self.removed:
-                ev.set()
-            if self.timeout is not None:
+        # Single dict and set operations are atomic under the GIL: a lock here, taken twice per reply by every
+        # worker, made them queue for it (the removal check comes after the registration, so none is missed).
+        self.asking[ev] = column_id
+        if column_id in self.removed:
+            ev.set()
+        if self.timeout is not None:
+            with self.lock:
                 self.deadlines[ev] = time.monotonic() + self.timeout
         stream = None
         try:
@@ -454,11 +457,13 @@ class _BatchRunner:
             stats.error = stats.error or format_error(exc)
         finally:
             self.stops.done(ev)
-            with self.lock:
-                self.asking.pop(ev, None)
-                self.deadlines.pop(ev, None)
-                timed_out = ev in self.timed_out
-                self.timed_out.discard(ev)
+            self.asking.pop(ev, None)
+            timed_out = False
+            if self.timeout is not None:
+                with self.lock:
+                    self.deadlines.pop(ev, None)
+                    timed_out = ev in self.timed_out
+                    self.timed_out.discard(ev)
         reason = stats.finish_reason
         if reason == "cancelled":
             status = "timeout" if timed_out else "cancelled"
@@ -474,7 +479,7 @@ class _BatchRunner:
                "settings": settings, "reply": text, **{key: st.get(key) for key in TABLE_STATS},
                "status": status, "error": st.get("error"), "_order": order, "_cid": column.id}
         last = t == len(self.scripts[s]) - 1
-        if self.plan.checked:
+        if self.checked:
             row.update(check_reply(self.plan, s, text, status=status, latency_ms=_latency_ms(st), prompt=prompt,
                                    column=column.name, graders=self.graders) if last
                        else {"pass": None, "score": None, "checks": []})
@@ -486,15 +491,16 @@ class _BatchRunner:
               text: str, st: dict[str, Any], settings: dict[str, Any], system_prompt: str) -> None:
         """Add a row to the run (and the judge's view of its reply); count its turn."""
         status, last = row["status"], t == len(self.scripts[s]) - 1
-        with self.lock:
-            self.rows.append(row)
-            if self.judge is not None:  # the judge's view of the reply, kept only when there is a judge
-                self.group_rows.setdefault((s, k, t), []).append(ReplyRecord(
-                    id=column.id, name=column.name, model=column.model, settings=dict(settings),
-                    system_prompt=system_prompt, label=None, turn=t, prompt=prompt, history=before, reply=text,
-                    stats=st, status=status))
-            if last:
-                self.final_rows.setdefault((s, k), []).append(row)
+        # list.append and dict.setdefault are atomic under the GIL; _finish_group's lock orders them before
+        # the group's last column reads them
+        self.rows.append(row)
+        if self.judge is not None:  # the judge's view of the reply, kept only when there is a judge
+            self.group_rows.setdefault((s, k, t), []).append(ReplyRecord(
+                id=column.id, name=column.name, model=column.model, settings=dict(settings),
+                system_prompt=system_prompt, label=None, turn=t, prompt=prompt, history=before, reply=text,
+                stats=st, status=status))
+        if last:
+            self.final_rows.setdefault((s, k), []).append(row)
         self._finish_group((s, k, t), answered=True)
 
     def _finish_group(self, key: tuple, answered: bool) -> None:
@@ -509,7 +515,7 @@ class _BatchRunner:
             done = self.done
             records = sorted(self.group_rows.get(key, []), key=lambda r: [c.id for c in self.columns].index(r["id"]))
             final = sorted(self.final_rows.get(key[:2], []), key=lambda r: r["_order"])
-        if self.plan.checked and key[2] == len(self.scripts[key[0]]) - 1 and not self.stops.stopped.is_set():
+        if self.checked and key[2] == len(self.scripts[key[0]]) - 1 and not self.stops.stopped.is_set():
             select_best(self.plan, key[0], final, self.graders)  # needs every column's reply to the row
         if key[2] == len(self.scripts[key[0]]) - 1:
             self.on_row(final)
@@ -546,11 +552,20 @@ class _BatchRunner:
                 r["judge_score"] = ((sum(v == "win" for v in scored) + 0.5 * sum(v == "tie" for v in scored))
                                     / len(scored)) if scored else None
         columns = JUDGED_BATCH_COLUMNS if self.judge is not None else BATCH_COLUMNS
-        df = pd.DataFrame(rows, columns=columns + (CHECK_COLUMNS if self.plan.checked else []))
+        df = pd.DataFrame(rows, columns=columns + (CHECK_COLUMNS if self.checked else []))
         df.attrs.update(done=self.done, total=self.total, stopped=self.stopped or self.stop_event.is_set())
         if self.judge is not None:
             df.attrs["judgments"] = list(self.judgments)
         return df
+
+
+def _answer(text: str, stats: ReplyStats, tags: tuple[str, str] | None) -> str:
+    """The answer alone, as in a column's history (the diff, votes, judges and pairs read it); a reply with no
+    thinking tag in it, from a prompt that opened none, is its own answer (most replies: no splitter built)."""
+    opened = prompt_opens_block(stats.rendered_prompt, tags)
+    if tags is None or (not opened and tags[0] not in text and tags[1] not in text):
+        return text
+    return split_thinking(text, tags, opened=opened).answer
 
 
 def _latency_ms(stats: Mapping[str, Any]) -> float | None:
@@ -562,6 +577,7 @@ def _through_manager(manager: ChatManager, plan: BatchPlan, graders: Graders | N
                      on_row: Callable[[list[dict[str, Any]]], None] | None = None) -> pd.DataFrame:
     """fresh_history=False: the prompts go through the columns one by one, on top of their conversation."""
     scripts = plan.scripts
+    checked = plan.checked
     total = sum(len(s) for s in scripts)
     rows: list[dict[str, Any]] = []
     done, stopped = 0, False
@@ -590,7 +606,7 @@ def _through_manager(manager: ChatManager, plan: BatchPlan, graders: Graders | N
                            "sample": 0, "column": column.name, "model": column.model,
                            "settings": manager.effective_settings(column), "reply": entry["content"],
                            **{k: stats.get(k) for k in TABLE_STATS}, "status": status, "error": stats.get("error")}
-                    if plan.checked:
+                    if checked:
                         last = t_index == len(script) - 1
                         row.update(check_reply(plan, s_index, entry["content"], status=status,
                                                latency_ms=_latency_ms(stats), prompt=prompt, column=column.name,

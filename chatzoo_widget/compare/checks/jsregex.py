@@ -10,6 +10,7 @@ quantifiers (`a*+`).
 
 from __future__ import annotations
 
+import functools
 import re
 
 JS_SPACE = r"\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
@@ -22,6 +23,7 @@ class JSRegexError(ValueError):
     """A pattern JavaScript's RegExp would not compile."""
 
 
+@functools.lru_cache(maxsize=256)  # a batch checks every reply with the same few patterns: translate them once
 def compile_js(pattern: str) -> re.Pattern[str]:
     """`pattern` as JavaScript reads it (see the module docstring), compiled for Python; JSRegexError when
     JavaScript would refuse it."""
