@@ -32,6 +32,8 @@ export interface CommandArgs {
   column_history: { column: string };
   // compare/grid.py: the results grid's rows from `start` (a view that opened late or missed messages)
   grid_rows: { run: string; start: number };
+  // cross_score_commands.py: start scoring a turn's replies; the record follows as a `cross_scores` message
+  cross_scores: { turn?: number | null };
 }
 
 export type CommandName = keyof CommandArgs;
@@ -43,6 +45,7 @@ interface CommandResults {
   entry_detail: EntryDetail;
   column_history: ColumnHistory;
   grid_rows: GridRowsResult;
+  cross_scores: { turn: number };
 }
 
 export type CommandResult<N extends CommandName> = N extends keyof CommandResults ? CommandResults[N] : null;

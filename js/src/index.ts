@@ -6,6 +6,7 @@ import { applyChecks } from "./check-badges";
 import { ColumnStore, isEntriesMessage } from "./column-models";
 import { ColumnsView } from "./columns";
 import { attempt, bindInvoke, isAnswer } from "./commands";
+import { CrossScoresPanel, isCrossScoresMessage } from "./cross-scores";
 import { DetailCache } from "./details";
 import { DiffView } from "./diff";
 import { h, insertLineBreak, listener } from "./dom";
@@ -77,7 +78,9 @@ function render({ model, el }: RenderProps): () => void {
     report.disabled = false;
     if (outcome.ok) saveHtml(outcome.result.filename, outcome.result.html);
   });
-  const compareRow = h("div", { class: "cz-compare-row" }, arenaBadge.el, diff.controls, h("span", { class: "cz-spacer" }), download, report);
+  // Cross-scores (cross-scores.ts): each local model scoring every reply; the toggle sits with the downloads.
+  const crossScores = new CrossScoresPanel({ listen, invoke });
+  const compareRow = h("div", { class: "cz-compare-row" }, arenaBadge.el, diff.controls, h("span", { class: "cz-spacer" }), crossScores.toggle, download, report);
   const batch = new BatchPanel({ listen, invoke });
   // The latest batch run's results grid and its statistics (grid.ts), under the prompt box.
   const grid = new GridPanel({ listen, invoke });
@@ -91,7 +94,7 @@ function render({ model, el }: RenderProps): () => void {
   // Shift+Enter in the prompt adds a line instead of running the cell, and "d d" in a box deletes no cell.
   const root = h("div", { class: "cz-root", testid: "chatzoo", "data-lm-suppress-shortcuts": "true" },
     toolbar.el, compareRow, notice, batch.el, columns.el, voteBar.el, judges.el, diff.el, prompt.el, grid.el,
-    sourceSwitch.el, leaderboard.el);
+    sourceSwitch.el, leaderboard.el, crossScores.el);
   // Enter that reaches here in a text box (the prompt's own handler already took plain Enter) adds a line; see
   // insertLineBreak for why the browser's own line break cannot be used inside JupyterLab.
   listen(root, "keydown", (event: KeyboardEvent) => {
@@ -148,6 +151,7 @@ function render({ model, el }: RenderProps): () => void {
   const onSystemPrompt = () => toolbar.setSystemPrompt(model.get("system_prompt") ?? "");
   const onMessage = (msg: InMessage) => {
     if (isAnswer(msg)) return; // a command's answer: the `invoke` that made its id takes it
+    if (isCrossScoresMessage(msg)) return crossScores.show(msg);
     if (isEntriesMessage(msg)) store.apply(msg); // redraws through the column model's change
     else if (isGridRows(msg)) grid.handle(msg);
     else streams.handle(msg as StreamMessage, columnsOf());
