@@ -225,20 +225,27 @@ class ChatManager:
         return self._pool
 
     # ----- columns ------------------------------------------------------------------------------
-    def add(self, model: Any, name: str | None = None, settings: Mapping[str, Any] | None = None) -> Column:
-        """Add a column; its model loads in the background (status "loading" until then).
+    def add(self, model: Any, name: str | None = None, settings: Mapping[str, Any] | None = None, *,
+            load: bool = True) -> Column:
+        """Add a column; its model loads in the background (status "loading" until then). With `load=False` the
+        column waits (status "waiting") and its model loads when first needed: the next prompt, a batch run (one
+        model at a time with `one_model_at_a_time=True`) or `load_column` (a ChatBOT object is loaded already).
 
         A model dict may also hold `think_tags` (the thinking block's tag pair, default ("<think>", "</think>");
         None turns thinking blocks off) and `keep_reasoning` (True: the thinking goes back to the model on the
         next turns; default: the answers only)."""
         thinking = self._thinking_options(model)
         model, name, settings, load_options = self._normalise(model, name, settings)
+        waits = not load and not isinstance(model, ChatBOT)
         with self._lock:
+            unique = self._unique_name(name)
             column = Column(
                 id=f"c{os.urandom(6).hex()}",  # opaque: a blind page must not learn the add order
-                name=self._unique_name(name),
+                name=unique,
                 model=model if isinstance(model, str) else model.name,
-                lease=self._lease(model, load_options),
+                lease=(self._pool.unloaded(f"{unique}'s model is not loaded yet (waiting)") if waits
+                       else self._lease(model, load_options)),
+                status="waiting" if waits else "loading",
                 settings=dict(settings),
                 load_options=dict(load_options),
                 source=model,
@@ -248,7 +255,8 @@ class ChatManager:
         self.events.emit(ColumnAdded(conversation_id=self.conversation_id, column_id=column.id, name=column.name))
         # The callback names the column by id, not the object: a column -> future -> callback -> column cycle
         # would keep a removed column's bot (and its weights, or its model process) alive until a GC pass.
-        column.load.add_done_callback(lambda fut, cid=column.id: self._loaded(cid, fut))
+        if not waits:
+            column.load.add_done_callback(lambda fut, cid=column.id: self._loaded(cid, fut))
         self.on_change()
         return column
 

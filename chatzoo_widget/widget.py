@@ -55,6 +55,8 @@ class ChatZooWidget(anywidget.AnyWidget):
         arena: blind comparison: columns show as "Model A", "Model B"... in a new random order for each
             conversation, settings hidden, names revealed after the vote.
         seed: seed of the arena's shuffling (None: unpredictable).
+        load_models: False: the columns wait ("waiting") and each model loads when first needed (the first
+            prompt, or `run_batch(..., one_model_at_a_time=True)` for models that do not fit together).
 
     Models load in the background; each column shows its progress. `send` returns at once unless `wait=True`.
     """
@@ -86,6 +88,7 @@ class ChatZooWidget(anywidget.AnyWidget):
         system_prompt: str | None = None,
         arena: bool = False,
         seed: int | None = None,
+        load_models: bool = True,
         **kwargs: Any,
     ):
         quiet.install()  # library warnings from worker threads would land in whatever cell runs
@@ -112,14 +115,15 @@ class ChatZooWidget(anywidget.AnyWidget):
         self.system_prompt = self.manager.system_prompt
         self.on_msg(self._on_front_end_message)
         for model in models:
-            self.add_model(model)
+            self.add_model(model, load=load_models)
 
     # ----- Python API ---------------------------------------------------------------------------
-    def add_model(self, model: Any, name: str | None = None, settings: Mapping[str, Any] | None = None) -> str:
-        """Add a column (loads in the background); returns its name."""
+    def add_model(self, model: Any, name: str | None = None, settings: Mapping[str, Any] | None = None, *,
+                  load: bool = True) -> str:
+        """Add a column (loads in the background; `load=False`: when first needed); returns its name."""
         merged = {**self._common_settings, **(model.get("settings") or {} if isinstance(model, Mapping) else {}),
                   **(settings or {})}
-        return self.manager.add(model, name=name, settings=merged).name
+        return self.manager.add(model, name=name, settings=merged, load=load).name
 
     def remove_model(self, name: str) -> None:
         """Remove a column by name; a reply in progress there stops, the others go on."""

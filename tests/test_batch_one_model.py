@@ -92,6 +92,9 @@ def test_columns_of_one_checkpoint_take_one_turn_together():
     df = run_batch(manager, PROMPTS[:2], one_model_at_a_time=True)
     assert len(df) == 6 and set(df["status"]) == {"done"}
     assert [held for _, held, _ in log["asked"]] == [["alpha"]] * 4 + [["beta"]] * 2
+    phases = []
+    run_batch(manager, PROMPTS[:1], one_model_at_a_time=True, on_phase=phases.append)
+    assert [p["columns"] for p in phases[:-1:2]] == ["alpha, alpha again", "beta"]
 
 
 def test_remote_columns_answer_all_along():
@@ -108,13 +111,13 @@ def test_remote_columns_answer_all_along():
 
     def on_phase(phase):
         phases.append(phase)
-        if phase and phase["model"] == "beta" and phase["state"] == "answering":
+        if phase and phase["columns"] == "beta" and phase["state"] == "answering":
             beta_answering.set()
 
     df = run_batch(manager, PROMPTS[:2], one_model_at_a_time=True, on_phase=on_phase)
     assert waited == [True, True]
     assert set(df["status"]) == {"done"} and len(df) == 6
-    assert [p and (p["model"], p["state"], p["index"], p["of"]) for p in phases] == [
+    assert [p and (p["columns"], p["state"], p["index"], p["of"]) for p in phases] == [
         ("alpha", "loading", 1, 2), ("alpha", "answering", 1, 2), ("beta", "loading", 2, 2),
         ("beta", "answering", 2, 2), None]
     remote = next(c for c in manager.columns.values() if c.name == "remote")
@@ -153,3 +156,50 @@ def test_bad_options_are_refused():
     with pytest.raises(ValueError, match="ChatBOT object"):
         manager.add(ScriptedBOT("mine"))
         manager.unload(next(c.id for c in manager.columns.values() if c.name == "mine"))
+
+
+def test_columns_added_without_loading_load_one_at_a_time():
+    pool = ModelPool()
+    log: dict = {"asked": [], "closed": [], "loads": [], "pool": pool}
+
+    def loader(name, **_):
+        log["loads"].append(name)
+        return PooledBot(name, log)
+
+    manager = ChatManager(loader=loader, pool=pool)
+    log["manager"] = manager
+    for name in ("alpha", "beta", "gamma"):
+        manager.add(name, load=False)
+    assert [c.status for c in manager.columns.values()] == ["waiting"] * 3 and pool.keys() == []
+    assert all("waiting to load" in c["note"] for c in manager.snapshot())
+    df = run_batch(manager, PROMPTS[:2], one_model_at_a_time=True)
+    assert set(df["status"]) == {"done"}
+    assert log["loads"] == ["alpha", "beta", "gamma"]  # never two at once: the pool held one model at each prompt
+    assert all(len(held) == 1 for _, held, _ in log["asked"])
+
+
+def test_the_widget_shows_waiting_and_released_columns_of_real_checkpoints(tiny_chat_dir, tiny_firefly_dir):
+    from chatzoo_widget import ChatZooWidget
+
+    w = ChatZooWidget([{"model": str(tiny_chat_dir), "type": "chat", "name": "chat", "settings": {"max_new_tokens": 4}},
+                       {"model": str(tiny_firefly_dir), "type": "firefly", "name": "firefly",
+                        "settings": {"max_new_tokens": 4}}], load_models=False)
+    try:
+        assert [(c.info["status"], c.info["error"]) for c in w.columns] == [("waiting", None)] * 2
+        assert w.manager.pool.keys() == [] or all(w.manager.pool.holders(k) == 0 for k in w.manager.pool.keys())
+        phases = []
+        run = w.run_batch(["Hello", "What is your name?"], one_model_at_a_time=True, wait=False)
+        while run.running:
+            phase = w.batch_progress.get("phase")
+            if phase and phase not in phases:
+                phases.append(phase)
+            run.wait(0.005)
+        df = run.result
+        assert len(df) == 4 and set(df["status"]) == {"done"}
+        assert [c.info["status"] for c in w.columns] == ["released", "released"]
+        assert all("released" in c.info["note"] for c in w.columns)
+        assert any(p.startswith("answering chat") or p.startswith("loading chat") for p in phases)
+        w.send("Hello again", wait=True, timeout=60)  # the next prompt loads them again
+        assert [c.info["status"] for c in w.columns] == ["ready", "ready"]
+    finally:
+        w.close()

@@ -129,8 +129,8 @@ def run_batch(
         path; columns of one checkpoint count as one model) take turns: one model is loaded, answers every row
         and is released (the pool frees its weights), then the next loads. Their columns show "waiting" until
         their turn and "released" after it (the next prompt loads the model again). Remote columns (a URL) and
-        ChatBOT objects answer all along. `on_phase({"model", "state": "loading"|"answering", "index", "of"})`
-        says which model runs (None at the end).
+        ChatBOT objects answer all along. `on_phase({"columns", "state": "loading"|"answering", "index", "of"})`
+        says whose model runs (None at the end).
     cache: a .jsonl file that gets each (column, row, sample) conversation as soon as all its turns finished.
     resume: a previous run's DataFrame or cache file: its finished conversations are taken as they are (not
         asked again; judges and select-best checks are redone) and only the rest is asked; resuming from a file
@@ -286,7 +286,7 @@ class _BatchRunner:
         """One model's turn in a one-at-a-time run: load it, answer its columns' rows, release it."""
         ids = {c.id for c in group}
         if any(cid in ids for cid, _, _ in todo) and not self._stopping():
-            phase = {"model": group_label(group), "index": index + 1, "of": of}
+            phase = {"columns": group_label(group), "index": index + 1, "of": of}
             self.turns.on_phase({**phase, "state": "loading"})
             loads = [self.manager.load_column(column.id) for column in group]
             self._watch(lambda t: not wait_futures(loads, t).not_done or self._stopping())
@@ -685,7 +685,7 @@ class BatchRun:
         self._updated()
 
     def _phase(self, phase: dict[str, Any] | None) -> None:
-        text = None if phase is None else f"{phase['state']} {phase['model']} ({phase['index']} of {phase['of']})"
+        text = None if phase is None else f"{phase['state']} {phase['columns']} ({phase['index']} of {phase['of']})"
         self.progress = {**self.progress, "phase": text}
         self._updated()
 

@@ -42,7 +42,6 @@ def take_turns(columns: Sequence[Column]) -> tuple[list[Column], list[list[Colum
 
 
 def group_label(group: Sequence[Column]) -> str:
-    """What the progress bar names while a group runs: its model (and the columns using it, if they differ)."""
-    models = list(dict.fromkeys(c.model for c in group))
-    names = [c.name for c in group if c.name not in models]
-    return ", ".join(models) + (f" ({', '.join(names)})" if names else "")
+    """What the progress bar names while a group runs: its columns, as the widget shows them (in blind mode the
+    outgoing filter turns the names into labels)."""
+    return ", ".join(c.name for c in group)
