@@ -18,7 +18,8 @@ notebook) holds the whole conversation, a page that connects later gets it from 
 the wire once as deltas and once as its entry: bytes per turn depend on that turn alone.
 
 Bulky details stay in the kernel until asked for: a reply's `rendered_prompt` and `reasoning` are replaced by
-`has_prompt` / `has_reasoning`, and the `entry_detail` command answers them for one reply.
+`has_prompt` / `has_reasoning`, and the `entry_detail` command answers them for one reply; its `tokens` (logprobs
+on) by `has_tokens`, answered by `entry_tokens` (token_commands.py).
 """
 
 # No `from __future__ import annotations`: the command table reads the commands' annotations as types.
@@ -32,17 +33,19 @@ from . import commands
 from .compare.hidden_prompts import hide_prompts
 
 INFO_KEYS = ("id", "name", "model", "family", "status", "error", "progress", "note", "label", "blind", "real_name")
-BULKY_KEYS = ("rendered_prompt", "reasoning")  # fetched with `entry_detail`, never synced
+BULKY_KEYS = ("rendered_prompt", "reasoning", "tokens")  # fetched with `entry_detail` / `entry_tokens`, never synced
 
 
 def slim_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """A history entry as synced: its rendered prompt and thinking replaced by flags (also in `alternatives` and
-    the replies of `edited` turns)."""
+    """A history entry as synced: its rendered prompt, thinking and tokens replaced by flags (also in
+    `alternatives` and the replies of `edited` turns)."""
     out = {k: v for k, v in entry.items() if k not in BULKY_KEYS}
     if isinstance(entry.get("rendered_prompt"), str):
         out["has_prompt"] = True
     if entry.get("reasoning"):
         out["has_reasoning"] = True
+    if entry.get("tokens"):
+        out["has_tokens"] = True
     if isinstance(entry.get("alternatives"), list):
         out["alternatives"] = [slim_entry(a) if isinstance(a, Mapping) else a for a in entry["alternatives"]]
     if isinstance(entry.get("edited"), list):

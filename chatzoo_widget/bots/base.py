@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from ..records import Stats
+from .prefix import ReplyPrefix, check_prefix
 from .settings import GENERATION_SETTINGS, SettingsSpec, logprobs_wanted
 from .text import cut_at_stop
 from .token_logprobs import reply_logprob_stats
@@ -139,6 +140,7 @@ class GenerationRequest:
     stop: tuple[str, ...] = ()  # stop strings: the reply ends before the first (finish_reason "stop")
     hit_stop: bool = False  # a stop string ended the reply (its stop_event is set, but it was not cancelled)
     on_prefill: PrefillListener | None = None
+    prefix: ReplyPrefix | None = None  # the reply starts with this (a branch from an alternative token)
 
     def report_prefill(self, read: int | None, total: int) -> None:
         """A bot reading the prompt says how far it got: into the stats, and to the caller's listener."""
@@ -217,6 +219,8 @@ class ChatBOT:
     settings_spec_base: SettingsSpec = GENERATION_SETTINGS
     #: Short family name shown in the widget ("chat", "moss", ...).
     family: str = "base"
+    #: whether `stream(prefix=...)` works: the reply goes on from a given start (branching from a token)
+    continues_prefix: bool = False
 
     def __init__(self, name: str | None = None):
         self.name = name or type(self).__name__
@@ -286,6 +290,7 @@ class ChatBOT:
         *,
         stop: Sequence[str] = (),
         on_prefill: PrefillListener | None = None,
+        prefix: ReplyPrefix | str | None = None,
         **settings: Any,
     ) -> ReplyStream:
         """Answer the last HUMAN turn of `query`, yielding text deltas in order.
@@ -297,6 +302,10 @@ class ChatBOT:
         Calls from many threads at once are safe: a local model decodes them together in one batch (see
         `chatzoo_widget.engine`). After the stream ends, `.text` holds the reply and `.stats` its ReplyStats. Bad
         queries and settings raise ValueError here, before any model work.
+
+        `prefix` (a `ReplyPrefix`, or its text): the reply starts with it and the model goes on from there (local
+        models are fed its token ids); the stream yields the prefix's text first. Bots that cannot
+        (`continues_prefix` False) raise ValueError.
         """
         query = validate_query(query)
         gen_kwargs, prompt_kwargs, control = self.merge_settings(settings)
@@ -305,9 +314,13 @@ class ChatBOT:
             raise ValueError(f"stop must be a list of strings, got {stop!r}")
         if on_prefill is not None and not callable(on_prefill):
             raise ValueError(f"on_prefill must be a function of (tokens read, prompt tokens), got {on_prefill!r}")
+        prefix = check_prefix(prefix)
+        if prefix is not None and not self.continues_prefix:
+            raise ValueError(f"{self.name} cannot continue a reply from a given start (branching from a token needs "
+                             "a local transformers model, or a server that continues an assistant message)")
         request = GenerationRequest(
             query, gen_kwargs, prompt_kwargs, control, stop_event or threading.Event(), stats, stop=tuple(stop),
-            on_prefill=on_prefill,
+            on_prefill=on_prefill, prefix=prefix,
         )
         return ReplyStream(self._run(request), stats)
 
@@ -328,6 +341,8 @@ class ChatBOT:
             raise
         finally:
             clock.finish()
+            if request.prefix is not None and request.prefix.tokens and stats.tokens is not None:
+                stats.tokens[:0] = [dict(t) for t in request.prefix.tokens]  # the reply's tokens start with these
             self._logprob_stats(request)
 
     def _logprob_stats(self, request: "GenerationRequest") -> None:

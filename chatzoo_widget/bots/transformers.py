@@ -150,6 +150,7 @@ class TransformersChatBOT(ChatBOT):
     family = "transformers"
     settings_spec_base = GENERATION_SETTINGS
     remote = False
+    continues_prefix = True  # a branch's prefix is fed as token ids after the prompt (decoder-only models)
     #: add the tokenizer's special tokens (BOS/EOS) when tokenizing the prompt
     add_special_tokens = True
     #: True for encoder-decoder families (GODEL); None: read from the config
@@ -678,18 +679,54 @@ class TransformersChatBOT(ChatBOT):
         gen_kwargs["max_new_tokens"] = max_new_tokens
         seed = request.control.get("seed", -1)
         seed = seed if seed is not None and seed >= 0 else None
+        head = self.prefix_ids(request)
+        if head and head[-1] in self.eos_token_ids(gen_kwargs):  # the chosen token ends the reply: nothing to add
+            self.fit_prompt(request, max_new_tokens)  # the prompt's statistics, as if it were read
+            decoder = self.reply_decoder(request.stop)
+            text = decoder.push(head[:-1]) + decoder.finish()
+            request.stats.finish_reason = "stop"
+            if text:
+                yield text
+            return
+        if head:  # the prefix counts against the reply's length (and the context)
+            gen_kwargs["max_new_tokens"] = max(1, max_new_tokens - len(head))
         if self.can_batch(gen_kwargs):
             request.stats.batched = True
-            job = EngineRequest(prepare=lambda: self.fit_prompt(request, max_new_tokens)["input_ids"],
+            job = EngineRequest(prepare=lambda: self.fit_with_prefix(request, max_new_tokens, head)["input_ids"],
                                 gen_kwargs=gen_kwargs, seed=seed, stop_event=request.stop_event,
                                 on_prefill=request.report_prefill, logprobs=logprobs_wanted(request.control))
             self.scheduler.max_batch = self.max_batch
             self.scheduler.submit(job)
             yield from self._stream_tokens(request, job.next_ids, job.wait_finished,
-                                           self._reply_tokens(request, job.scores, gen_kwargs))
+                                           self._reply_tokens(request, job.scores, gen_kwargs), head)
         else:
             request.stats.batched = False
-            yield from self._stream_alone(request, gen_kwargs, max_new_tokens, seed)
+            yield from self._stream_alone(request, gen_kwargs, max_new_tokens, seed, head)
+
+    def prefix_ids(self, request: GenerationRequest) -> list[int]:
+        """The token ids a branch's reply starts with (its `prefix`): the ids it carries, else its text tokenised."""
+        prefix = request.prefix
+        if prefix is None:
+            return []
+        if self.seq2seq:
+            raise ValueError(f"{self.name} is an encoder-decoder model: it cannot continue a reply from a given start")
+        ids = list(prefix.ids) if prefix.ids is not None else \
+            self.tokenizer(prefix.text, add_special_tokens=False)["input_ids"]
+        if not ids:
+            raise ValueError("the reply's given start is empty: nothing to continue from")
+        return ids
+
+    def fit_with_prefix(self, request: GenerationRequest, max_new_tokens: int, head: list[int]) -> dict[str, Any]:
+        """`fit_prompt`'s input with the prefix ids `head` after the prompt (the model reads them as its own reply)."""
+        inputs = self.fit_prompt(request, max_new_tokens)
+        if not head:
+            return inputs
+        ids = inputs["input_ids"]
+        extra = torch.tensor([head], dtype=ids.dtype, device=ids.device)
+        out = {**inputs, "input_ids": torch.cat([ids, extra], dim=-1)}
+        if "attention_mask" in inputs:
+            out["attention_mask"] = torch.cat([inputs["attention_mask"], torch.ones_like(extra)], dim=-1)
+        return out
 
     def reply_decoder(self, stops: tuple[str, ...] = ()) -> ReplyDecoder:
         """The decoder of one reply: ids -> the deltas to show (`process_response`, hold-back and `stops` applied),
@@ -710,12 +747,16 @@ class TransformersChatBOT(ChatBOT):
         return tokens
 
     def _stream_tokens(self, request: GenerationRequest, next_ids: Any, finished: Any,
-                       tokens: ReplyTokens | None = None) -> Iterator[str]:
+                       tokens: ReplyTokens | None = None, head: list[int] | None = None) -> Iterator[str]:
         """Decode the ids as they arrive into text deltas; the end sets the finish reason (or raises its error).
-        `tokens` (logprobs on) takes each id's scores before its text is yielded."""
+        `tokens` (logprobs on) takes each id's scores before its text is yielded. `head`: a branch's prefix ids,
+        decoded first (the reply's text starts with them; they are not counted as new tokens)."""
         stats, clock = request.stats, request.clock
         decoder = self.reply_decoder(request.stop)
         ended = stopped = False
+        shown = decoder.push(head) if head else ""  # the prefix shows at once (less a character cut in two)
+        if shown:
+            yield shown
         try:
             while not ended:
                 batch, ended = next_ids()
@@ -746,7 +787,7 @@ class TransformersChatBOT(ChatBOT):
             yield last
 
     def _stream_alone(self, request: GenerationRequest, gen_kwargs: dict[str, Any], max_new_tokens: int,
-                      seed: int | None) -> Iterator[str]:
+                      seed: int | None, head: list[int] | None = None) -> Iterator[str]:
         """A request the batch cannot serve (beam search, seq2seq, a family that opts out): its own `generate`,
         one at a time per model, streamed through a queue."""
         stop_event = request.stop_event
@@ -768,7 +809,7 @@ class TransformersChatBOT(ChatBOT):
         def work() -> None:
             try:
                 with self._alone_lock, torch.inference_mode(), seeded(seed if gen_kwargs.get("do_sample") else None):
-                    input_dict = self.fit_prompt(request, max_new_tokens)
+                    input_dict = self.fit_with_prefix(request, max_new_tokens, head or [])
                     request.report_prefill(None, request.stats.prompt_tokens)  # generate reads it in one pass
                     if stop_event.is_set():
                         box["new_ids"] = []
@@ -811,7 +852,7 @@ class TransformersChatBOT(ChatBOT):
         worker.start()
         reply_tokens = self._reply_tokens(request, recorder.scores, gen_kwargs) if recorder else None
         try:
-            yield from self._stream_tokens(request, next_ids, finished, reply_tokens)
+            yield from self._stream_tokens(request, next_ids, finished, reply_tokens, head)
             if recorder is not None and not recorder.scores and box.get("new_ids"):
                 request.stats.logprobs_unavailable = f"{self.name}'s generate runs no logits processors to score"
         finally:
