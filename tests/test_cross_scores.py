@@ -11,6 +11,7 @@ import torch
 
 from chatzoo_widget import ChatZooWidget, commands
 from chatzoo_widget.compare import cross_scores as cross
+from chatzoo_widget.compare.remote_scoring import NO_PROMPT_LOGPROBS
 from chatzoo_widget.testing import ScriptedBOT
 
 GREEDY = {"do_sample": False, "max_new_tokens": 12, "repetition_penalty": 1.0}
@@ -228,3 +229,125 @@ def test_scoring_waits_for_a_step_boundary_and_does_not_disturb_a_reply_being_ge
     widget.wait()
     assert widget.history["qwen"][-1]["content"] == before  # greedy: the same reply, scoring or not
     assert scored.logprobs == pytest.approx(_alone(scorer.bot, item.query, before), abs=1e-4)
+
+
+# ----- remote columns: vLLM's prompt_logprobs, and a server without it ------------------------------------------
+class _FakeVLLM:
+    """A server in vLLM's shape: chat completions that answer `prompt_logprobs` for the prompt its 'template'
+    (<role>content, the last message continued) makes, cut into word tokens of log-probability -0.5 per character.
+    With `prompt_logprobs=False` it answers as a server without them would (the field left out)."""
+
+    def __init__(self, prompt_logprobs: bool = True):
+        import http.server
+        import json
+        import re
+        import threading
+
+        fake = self
+        self.bodies: list[dict] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _json(self, status, payload):
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                if self.path.endswith("/models"):
+                    return self._json(200, {"object": "list", "data": [{"id": "fake-vllm", "object": "model"}]})
+                self._json(404, {"error": {"message": "not found"}})
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                fake.bodies.append(body)
+                prompt = "".join(f"<{m['role']}>{m['content']}" for m in body["messages"])
+                tokens = re.findall(r"<[a-z]+>|\s*[^\s<]+|\s+", prompt)
+                assert "".join(tokens) == prompt
+                answer = {"id": "x", "object": "chat.completion", "created": 0, "model": "fake-vllm",
+                          "choices": [{"index": 0, "message": {"role": "assistant", "content": "."},
+                                       "finish_reason": "length"}]}
+                if prompt_logprobs:
+                    answer["prompt_logprobs"] = [None] + [
+                        {str(i): {"logprob": -0.5 * len(t), "rank": 1, "decoded_token": t}}
+                        for i, t in enumerate(tokens[1:])]
+                self._json(200, answer)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+def _conversation(w, replies):
+    """Put a finished turn in every column's history (no generation): {column name: reply}."""
+    histories = {}
+    for name, reply in replies.items():
+        column = w.manager.get(name)
+        histories[column.id] = [{"role": "HUMAN", "content": PROMPT, "turn": 0},
+                                {"role": "BOT", "content": reply, "turn": 0, "stats": {"finish_reason": "stop"}}]
+    w.manager.set_histories(histories)
+
+
+@pytest.mark.parametrize("speaks_vllm", [True, False])
+def test_a_remote_column_scores_where_its_server_answers_prompt_logprobs(tiny_chat_dir, speaks_vllm):
+    server = _FakeVLLM(prompt_logprobs=speaks_vllm)
+    w = ChatZooWidget([_column("qwen", tiny_chat_dir, "chat"), {"name": "remote", "url": server.base}])
+    try:
+        assert w.wait(30)
+        w.manager.get("qwen").load.result()
+        _conversation(w, {"qwen": "I am fine, thanks.", "remote": "Hello there friend."})
+        df = w.cross_scores()
+        assert list(df.columns) == ["qwen", "remote"] and df.loc["qwen"].notna().all()
+        if not speaks_vllm:
+            assert df.attrs["cannot_score"]["remote"] == NO_PROMPT_LOGPROBS.format(url=server.base)
+            assert df.loc["remote"].isna().all()
+            return
+        # the reply is the prompt's last tokens: "I", " am", " fine,", " thanks." at -0.5 per character
+        assert df.attrs["tokens"].loc["remote", "qwen"] == 4
+        assert df.attrs["total"].loc["remote", "qwen"] == pytest.approx(-0.5 * len("I am fine, thanks."))
+        assert df.attrs["retokenised"].loc["remote", "qwen"] is True
+        sent = next(b for b in server.bodies if b["messages"][-1]["content"] == "I am fine, thanks.")
+        assert sent["messages"][-2:] == [{"role": "user", "content": PROMPT},
+                                         {"role": "assistant", "content": "I am fine, thanks."}]
+        assert sent["prompt_logprobs"] == 0 and sent["continue_final_message"] is True
+        assert sent["add_generation_prompt"] is False
+        disputed = df.attrs["disputed"]["qwen"]  # compared by characters with the local model's tokens
+        assert disputed and all(set(d["logprobs"]) == {"qwen", "remote"} for d in disputed)
+        assert all(d["logprobs"]["remote"] == pytest.approx(-0.5 * len(d["text"])) for d in disputed
+                   if d["text"] in ("I", "am", "fine,", "thanks."))  # a whole word: its own token's log-prob
+    finally:
+        w.close()
+        server.close()
+
+
+def test_align_tail_finds_the_reply_in_the_prompts_last_tokens():
+    from chatzoo_widget.compare.remote_scoring import align_tail
+
+    tokens = [("<assistant>", -1.0), ("\n", -0.1), ("Hi", -2.0), (" there", -3.0)]
+    assert align_tail(tokens, "Hi there") == ([(0, 2), (2, 8)], [-2.0, -3.0])
+    assert align_tail(tokens, "  Hi there\n") == ([(2, 4), (4, 10)], [-2.0, -3.0])
+    assert align_tail(tokens, "Bye") is None
+
+
+def test_our_own_server_cannot_score_given_text_and_says_so(tiny_chat_dir):
+    from test_server_support import LiveServer, RecordingBOT
+
+    with LiveServer(RecordingBOT(name="scripted"), model_name="zoo-model") as srv:
+        w = ChatZooWidget([_column("qwen", tiny_chat_dir, "chat"), {"name": "ours", "url": srv.base}])
+        try:
+            assert w.wait(30)
+            _conversation(w, {"qwen": "I am fine, thanks.", "ours": "Hello there friend."})
+            df = w.cross_scores()
+            why = df.attrs["cannot_score"]["ours"]  # it answers only a user's last message: a 400, with its reason
+            assert why.startswith("cannot score: the server refused vLLM's prompt_logprobs") and "'user'" in why
+            assert df.loc["qwen"].notna().all()  # its reply is still scored by the local model
+        finally:
+            w.close()

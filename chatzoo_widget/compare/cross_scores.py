@@ -13,7 +13,8 @@ characters, so any piece of the reply has a log-probability under every scorer; 
 tokens of a reference tokenizer (the reply's own model if it scores, else the first scorer) with the largest spread
 between scorers.
 
-Remote columns, process columns and scripted bots do not score (their reason is in the scorer's `error`).
+A remote column scores where its server speaks vLLM's `prompt_logprobs` (remote_scoring.py); others, process
+columns, seq2seq models and scripted bots do not score (their reason is in the scorer's `error`).
 Scoring runs on each model's scheduler thread between two decode steps (`Scheduler.run_between_steps`), so it
 never races generation, and never on the caller's thread.
 """
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from ..manager import model_query
 from ..records import CrossScore, CrossScorer, CrossScores, DisputedSpan
+from .remote_scoring import score_remote
 from .teacher_forcing import reply_logprobs, rows_per_pass
 
 if TYPE_CHECKING:
@@ -158,8 +160,7 @@ def why_not(bot: Any) -> str | None:
     if type(bot).__name__ == "ProcessChatBOT":
         return "cannot score: its model runs in its own process (process=True)"
     if getattr(bot, "remote", False):
-        return ("cannot score: a remote server; scoring given text needs the model's own forward pass (vLLM's "
-                "prompt_logprobs is not used yet)")
+        return None  # asked: its server scores given text if it speaks vLLM's prompt_logprobs (remote_scoring.py)
     if not hasattr(bot, "model") or not hasattr(bot, "tokenizer"):
         return f"cannot score: {type(bot).__name__} has no local model"
     if getattr(bot, "model", None) is None or getattr(bot, "tokenizer", None) is None:
@@ -194,6 +195,8 @@ def score_texts_with(scorer: Scorer, items: Sequence[Text]) -> list[Scored | str
     """Every item under one scoring model (an error text for an item that failed), in as few forward passes as
     the logits budget allows (one for a turn's replies)."""
     bot = scorer.bot
+    if getattr(bot, "remote", False):
+        return score_remote(bot, scorer.settings, items)
     _, prompt_kwargs, _ = bot.merge_settings(scorer.settings)
     rows: list[tuple[list[int], list[int], list[tuple[int, int]], bool] | str] = []
     for item in items:
@@ -235,6 +238,10 @@ def score_all(scorers: Sequence[Scorer], items: Sequence[Text]) -> list[list[Sco
         with ThreadPoolExecutor(max_workers=len(able), thread_name_prefix="chatzoo-cross-score") as pool:
             futures = {id(s): pool.submit(score_texts_with, s, items) for s in able}
             results = {k: f.result() for k, f in futures.items()}
+    for scorer in able:  # a server that scores nothing cannot score: its row says why
+        scored = results[id(scorer)]
+        if scored and all(isinstance(x, str) for x in scored) and getattr(scorer.bot, "remote", False):
+            scorer.error = scored[0]
     return [results.get(id(s)) or [s.error or "cannot score"] * len(items) for s in scorers]
 
 

@@ -14,8 +14,8 @@ from typing import Any, Sequence
 
 import torch
 
-#: the logits one forward pass may hold (float32 bytes): 4 replies of 200 tokens under Gemma 3's 262k vocabulary fit
-LOGITS_BUDGET = 1 << 30
+#: the logits one forward pass may hold (float32 bytes): 4 replies of up to 500 tokens under Gemma 3's 262k vocabulary
+LOGITS_BUDGET = 2 << 30
 
 
 def rows_per_pass(reply_tokens: int, vocab_size: int, budget: int = LOGITS_BUDGET) -> int:
