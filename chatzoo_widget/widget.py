@@ -635,9 +635,10 @@ class ChatZooWidget(anywidget.AnyWidget):
                 if self._grid is not None and record.get("run") == self._grid.run:
                     self.grid_summary = record
 
+        answering = [(c.name, c.id) for c in self.manager.columns.values() if c.status != "error"]
         return compare.ResultsGrid(send=self.send_message, publish_state=publish_state,
                                    publish_summary=publish_summary, order=self._book.presenter.order,
-                                   seed=self._seed if self._seed is not None else 0)
+                                   columns=answering, seed=self._seed if self._seed is not None else 0)
 
     def _batch_judged(self, record: dict[str, Any]) -> None:
         self._judges.add([record])

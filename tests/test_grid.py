@@ -54,6 +54,18 @@ def test_every_finished_row_reaches_the_browser_once_with_its_cells(widget, sent
                                  "rows": 6, "running": False, "checked": True}
 
 
+def test_the_grid_has_its_columns_before_the_first_row(sent):
+    w = ChatZooWidget([ScriptedBOT("first", first_delay=0.5), ScriptedBOT("second", first_delay=0.5)])
+    try:
+        assert wait_until(lambda: all(c["status"] == "ready" for c in w.columns))
+        run = w.run_batch(["one", "two"], wait=False)
+        assert w.grid_state["columns"] == ["first", "second"] and w.grid_state["rows"] == 0
+        assert w.grid_state["running"] is True
+        run.wait(30)
+    finally:
+        w.close()
+
+
 def test_a_view_that_missed_the_messages_fetches_the_rows(widget):
     widget.run_batch(QUESTIONS, template="{question}", checks=CHECKS)
     run = widget.grid_state["run"]
@@ -77,6 +89,7 @@ def test_the_summary_names_its_methods_and_reaches_the_widget_when_the_run_ends(
     [pair] = [p for p in summary["pairs"] if p["measure"] == "pass"]
     assert pair["test"].startswith("McNemar exact") and pair["correction"] == "holm"
     assert pair["verdict"] == "no detectable difference"  # 3 discordant each way
+    assert pair["prompts_needed"] is None  # infinite (an even split): JSON has no infinity
 
 
 def test_fewer_than_two_paired_rows_say_so_instead_of_a_number(widget):

@@ -52,12 +52,13 @@ class ResultsGrid:
 
     order: the column ids in display order (the arena's, while blind), so the grid's columns and the summary's
         pairs follow what the user sees and never the order models were added.
+    columns: (name, id) of the columns the run will ask, so the grid has its header before the first row.
     """
 
     def __init__(self, *, send: Callable[[dict[str, Any]], None],
                  publish_state: Callable[["ResultsGrid"], None],
                  publish_summary: Callable[[dict[str, Any]], None],
-                 order: Callable[[], list[str]] = list,
+                 order: Callable[[], list[str]] = list, columns: Sequence[tuple[str, str | None]] = (),
                  interval: float = INTERVAL, summary_every: int = SUMMARY_EVERY, seed: int | None = 0):
         self.run = uuid.uuid4().hex[:12]
         self.rows: list[dict[str, Any]] = []
@@ -66,7 +67,8 @@ class ResultsGrid:
         self.view = 0  # bumped when the blind view changes: the views fetch every row again
         self._send, self._publish_state, self._publish_summary = send, publish_state, publish_summary
         self._order, self._interval, self._every, self._seed = order, interval, max(1, summary_every), seed
-        self._names: dict[str, tuple[int, str | None]] = {}  # column name -> (position in the run, column id)
+        # column name -> (position in the run, column id)
+        self._names: dict[str, tuple[int, str | None]] = {name: (i, cid) for i, (name, cid) in enumerate(columns)}
         self._measures: list[dict[str, Any]] = []  # what the summary reads: column, id, sample, pass, score
         self._sent = 0
         self._last_flush = 0.0
