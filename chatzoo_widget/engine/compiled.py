@@ -143,11 +143,13 @@ class CompiledDecoder:
         key = (batch_bucket(rows), cache_bucket(length))
         with self._lock:
             bucket = self._buckets.get(key)
-            if bucket is None:
+            started = bucket is None
+            if started:
                 bucket = self._buckets[key] = _Bucket(*key)
                 threading.Thread(target=self._build, args=(bucket,), daemon=True,
                                  name=f"chatzoo-compile-{key[0]}x{key[1]}").start()
-                self.on_status("compiling (one-off)")
+        if started:  # outside the lock: a listener may read `status` (the widget's sync does), which takes it
+            self.on_status("compiling (one-off)")
         return bucket
 
     def _build(self, bucket: _Bucket) -> None:
