@@ -25,6 +25,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from . import branching
 from . import history as conversation
 from .bots.base import ChatBOT, Reasoning, ReplyStats
 from .bots.thinking import (DEFAULT_TAGS, REASONING, ThinkingSplit, ThinkingSplitter, check_tags, prompt_opens_block,
@@ -63,6 +64,7 @@ class Turn:
     reasoning: str = ""  # the thinking so far
     pending_reasoning: str = ""
     splitter: ThinkingSplitter | None = None
+    branch: branching.BranchPoint | None = None  # a branch from an alternative token: the reply starts with its prefix
 
     def add(self, delta: str, stats: ReplyStats) -> None:
         """Take one delta of the bot's stream: thinking and answer go their own ways."""
@@ -530,6 +532,26 @@ class ChatManager:
         self.on_change()
         return targets
 
+    def branch(self, column_id: str, token_index: int, token: int | str) -> Column:
+        """Answer `column_id`'s last prompt again from its last reply's first `token_index` tokens followed by
+        `token` (one of the alternatives at that position, by text or id); the old reply is kept in the new
+        entry's `alternatives` (see `chatzoo_widget.branching`). ValueError or BusyError name what is wrong."""
+        with self._lock:
+            self._refuse_if_busy("branch a reply")
+            column = self.get(column_id)
+            bot = column.bot
+            if bot is None:
+                raise ValueError(f"{column.name} has no model to answer with ({column.status})")
+            if not getattr(bot, "continues_prefix", False):
+                raise ValueError(f"{column.name} cannot branch: its model cannot continue a reply from a given start")
+            last = column.history[-1] if column.history else {}
+            own_ids = not getattr(bot, "remote", False) and last.get("continued_with") in (None, column.name)
+            point = branching.branch_point(column.history, token_index, token, column=column.name, own_ids=own_ids)
+            column.history.pop()
+            self._start(column, point.old["turn"], column_query(column), new_turn_id(), branch=point)
+        self.on_change()
+        return column
+
     def refuse_if_busy(self, what: str) -> None:
         """Raise BusyError naming the columns still answering (callers doing `what` need them idle)."""
         with self._lock:
@@ -540,9 +562,10 @@ class ChatManager:
         if busy:
             raise BusyError(f"cannot {what} while {', '.join(busy)} still answering: wait or press Stop")
 
-    def _start(self, column: Column, index: int, query: list[dict[str, str]], turn_id: str) -> None:
+    def _start(self, column: Column, index: int, query: list[dict[str, str]], turn_id: str,
+               branch: branching.BranchPoint | None = None) -> None:
         turn = Turn(index=index, query=query, settings=dict(column.settings), id=turn_id,
-                    think_tags=column.think_tags)
+                    think_tags=column.think_tags, branch=branch)
         column.turn = turn
         self._active.add(turn)
         if column.status == "ready":
@@ -566,6 +589,8 @@ class ChatManager:
             self.on_event({"kind": "turn_start", "column": column.id, "turn": turn.index,
                            "prompt": turn.query[-1]["content"]})
             self.events.emit(TurnStarted(**self._turn_ids(column, turn), prompt=turn.query[-1]["content"]))
+            if turn.branch is not None:
+                settings["prefix"] = turn.branch.prefix
             stream = bot.stream(turn.query, stop_event=turn.stop_event, on_prefill=news.report, **settings)
             stats = stream.stats
             if getattr(bot, "remote", False):  # a server counts nothing for us: the column says it waits
@@ -624,6 +649,8 @@ class ChatManager:
             entry["tokens"] = list(stats.tokens)
         if stats.logprobs_unavailable:
             entry["logprobs_unavailable"] = stats.logprobs_unavailable
+        if turn.branch is not None:  # the old reply stays as an alternative
+            entry = branching.branched_entry(entry, turn.branch)
         return entry
 
     def _finish(self, column: Column, turn: Turn, stats: ReplyStats) -> None:

@@ -13,6 +13,7 @@ import traitlets
 from ipywidgets import widget_serialization
 
 from . import commands, compare, quiet
+from . import token_commands  # noqa: F401 - registers the token probability commands (entry_tokens, branch)
 from . import cross_score_commands  # noqa: F401 - registers the Cross-scores panel's command
 from .column_state import ColumnModel, ColumnSet
 from .frames import filter_frame, on_the_wire
@@ -245,6 +246,23 @@ class ChatZooWidget(anywidget.AnyWidget):
         if wait:
             self.manager.wait(timeout)
             return self.manager.replies()
+        return None
+
+    def branch(self, column: str, token_index: int, token: int | str, wait: bool = False,
+               timeout: float | None = None) -> str | None:
+        """Answer `column`'s last prompt again from its last reply's first `token_index` tokens followed by `token`,
+        one of the alternatives at that position (its id, or its text: see `w.entries[column][-1]["tokens"]`). The
+        model is fed those tokens as the start of its reply and goes on; the old reply stays in the new entry's
+        `alternatives`. With `wait=True`, returns the new reply. Raises ValueError (no token probabilities, an index
+        out of range, a token that is not an alternative, a model that cannot continue a given start) and
+        BusyError (columns still answering)."""
+        key = column
+        if self._arena is not None and isinstance(column, str):
+            key = self._arena.resolve(column, self._book.conversation_id) or column
+        target = self.manager.branch(key, token_index, token)
+        if wait:
+            self.manager.wait(timeout)
+            return target.history[-1]["content"] if target.history else None
         return None
 
     def set_thinking(self, column: str, *, think_tags: Any = ..., keep_reasoning: bool | None = None) -> None:

@@ -64,6 +64,14 @@ class TokenLogprob(TypedDict):
     top_logprobs: Annotated[list[TokenAlternative], "the likeliest tokens at this position, best first"]
 
 
+class Branch(TypedDict):
+    """Where a reply was branched from an alternative token (`w.branch`): the reply before it is `alternatives[0]`."""
+
+    token_index: Annotated[int, "the position in the old reply's tokens where the chosen token went"]
+    token: Annotated[str, "the alternative chosen there"]
+    replaced: Annotated[str, "the token the old reply had there"]
+
+
 class Entry(TypedDict):
     """One entry of a column's history (`w.history`, `w.entries`): a prompt (HUMAN) or a reply (BOT)."""
 
@@ -80,6 +88,7 @@ class Entry(TypedDict):
         str | None, "the column whose reply the conversation continued with; `alternatives[0]` is this column's own"]]
     alternatives: NotRequired[list["Entry"]]
     tokens: NotRequired[Annotated[list[TokenLogprob], "BOT entries with logprobs on: each generated token"]]
+    branched_from: NotRequired[Annotated[Branch, "a reply branched from an alternative token"]]
     logprobs_unavailable: NotRequired[Annotated[
         str, "logprobs were on but the model gave none (a server that returns none): why"]]
     edited: NotRequired[Annotated[list["EditedTurn"], "HUMAN entries: the turns this prompt replaced by an edit"]]
@@ -394,8 +403,8 @@ TurnCheck.__doc__ = "`w.check(...)`'s result for one column's reply, as the badg
 
 
 #: every record type, in the order `js/src/records.ts` declares them
-RECORDS: tuple[type, ...] = (Stats, TokenAlternative, TokenLogprob, Entry, EditedTurn, Message, ReplyRecord, Vote,
-                             Thumb, Judgment, Manifest, SavedColumn, ComparisonDocument, TableRow, BatchRow,
+RECORDS: tuple[type, ...] = (Stats, TokenAlternative, TokenLogprob, Branch, Entry, EditedTurn, Message, ReplyRecord,
+                             Vote, Thumb, Judgment, Manifest, SavedColumn, ComparisonDocument, TableRow, BatchRow,
                              JudgedBatchRow)
 RECORDS += (CheckResult, CheckedBatchRow)  # the batch checks' records, declared after the others
 RECORDS += CROSS_SCORE_RECORDS  # cross-model scoring (cross_scores.py)
@@ -427,7 +436,8 @@ def with_defaults(record: type, value: Mapping[str, Any]) -> dict[str, Any]:
 
 __all__ = [
     "BATCH_COLUMNS", "FORMAT", "JUDGED_BATCH_COLUMNS", "LOAD_DEFAULTS", "RECORDS", "TABLE_COLUMNS", "TABLE_STATS",
-    "VERSION", "BatchRow", "ComparisonDocument", "EditedTurn", "Entry", "JudgedBatchRow", "Judgment", "Manifest",
+    "VERSION", "BatchRow", "Branch", "ComparisonDocument", "EditedTurn", "Entry", "JudgedBatchRow", "Judgment",
+    "Manifest",
     "Message", "ReplyRecord", "SavedColumn", "Stats", "TableRow", "Thumb", "TokenAlternative", "TokenLogprob",
     "Vote", "check", "fields", "required",
     "typescript", "with_defaults",

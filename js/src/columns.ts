@@ -14,6 +14,7 @@ import { promptView } from "./prompt-view";
 import { SettingsPanel } from "./settings";
 import type { StreamEntry, Streams } from "./stream";
 import { thinkingBlock, type ThinkingView } from "./thinking";
+import { branchedParts, TokenViews } from "./tokens";
 import type { ColumnState, HistoryEntry, ReplyStats, VoteState } from "./types";
 
 export interface ColumnsContext {
@@ -107,6 +108,8 @@ interface BubbleContext {
   lastHuman: number;
   lastBot: number;
   generating: boolean;
+  /** The Tokens toggles: colours, alternatives, branching (tokens.ts). */
+  tokens?: TokenViews;
 }
 
 function historyBubble(entry: HistoryEntry, index: number, ctx: BubbleContext): HTMLElement {
@@ -119,9 +122,10 @@ function historyBubble(entry: HistoryEntry, index: number, ctx: BubbleContext): 
   const shown = withDetails(entry, detail); // the prompt and thinking as far as they were fetched
   const reply = botReply(shown.content ?? "", shown.turn, {
     stats: shown.stats, thumbs: true, thinking: entryThinking(shown), open: ctx.open,
-    below: [promptView(shown, ctx.open), ...continuedParts(shown, ctx.columnName, ctx.open),
-      canContinue ? continueButton(shown.turn) : null],
+    below: [ctx.tokens?.toggle(shown) ?? null, promptView(shown, ctx.open), ...branchedParts(shown, ctx.open),
+      ...continuedParts(shown, ctx.columnName, ctx.open), canContinue ? continueButton(shown.turn) : null],
   });
+  ctx.tokens?.decorate(reply, entry);
   const { details } = ctx;
   if (details && needsDetails(entry, detail)) {
     fetchOnOpen(reply, () => details.load(ctx.columnId, entry), ctx.streamed?.(entry.turn));
@@ -155,6 +159,7 @@ class ColumnView {
   private voteState: VoteState | undefined;
   /** Thinking, Prompt and replaced-reply blocks the user opened stay open through redraws. */
   private open = new OpenState();
+  private tokens: TokenViews;
   state: ColumnState;
 
   constructor(column: ColumnState, private ctx: ColumnsContext) {
@@ -207,6 +212,11 @@ class ColumnView {
         const row = pencil.parentElement as HTMLElement;
         openEditor(row, bubble.textContent ?? "", (prompt, say) => attempt(ctx.invoke("edit_last", { prompt }), say));
       }
+    });
+    this.tokens = new TokenViews({ invoke: ctx.invoke, listen, say: this.say, columnId: () => this.state.id });
+    this.tokens.attach(this.historyEl, () => {
+      this.historyKey = ""; // a Tokens toggle flipped: draw the history again
+      this.update(this.state);
     });
     // Opening a block (Thinking, Prompt) while the reply streams: remember it, the next frame redraws it.
     listen(this.repliesEl, "click", (event) => this.open.onClick(event));
@@ -264,7 +274,7 @@ class ColumnView {
       const ctx: BubbleContext = {
         open: this.open, columnName: column.name, generating, columnId: column.id, details: this.ctx.details,
         streamed: (turn) => this.ctx.streams.streamedReasoning(column.id, turn),
-        lastHuman: lastIndex(history, "HUMAN"), lastBot: lastIndex(history, "BOT"),
+        lastHuman: lastIndex(history, "HUMAN"), lastBot: lastIndex(history, "BOT"), tokens: this.tokens,
       };
       this.keepScroll(() => this.historyEl.replaceChildren(...history.map((e, i) => historyBubble(e, i, ctx))));
       applyThumbs(this.historyEl, this.thumbs);

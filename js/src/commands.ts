@@ -4,6 +4,7 @@
 // on an answer (its error shows where the user acted, a download is saved once). anywidget's experimental
 // `invoke` has the same shape, but no error channel and a host-dependent presence: this one is ours.
 import type { GridRowsResult } from "./grid-model";
+import type { EntryTokens } from "./tokens";
 import type { ColumnHistory, EntryDetail, ExportData, ExportReport } from "./types";
 
 type NoArgs = Record<string, never>;
@@ -30,6 +31,9 @@ export interface CommandArgs {
   // chatzoo_widget/column_state.py: a reply's details, and a column's whole history (after a missed message)
   entry_detail: { column: string; turn: number };
   column_history: { column: string };
+  // chatzoo_widget/token_commands.py: a reply's tokens (the Tokens toggle), and a branch from an alternative token
+  entry_tokens: { column: string; turn: number };
+  branch: { column: string; token_index: number; token: number | string; turn?: number | null };
   // compare/grid.py: the results grid's rows from `start` (a view that opened late or missed messages)
   grid_rows: { run: string; start: number };
   // cross_score_commands.py: start scoring a turn's replies; the record follows as a `cross_scores` message
@@ -44,6 +48,7 @@ interface CommandResults {
   export_report: ExportReport;
   entry_detail: EntryDetail;
   column_history: ColumnHistory;
+  entry_tokens: EntryTokens;
   grid_rows: GridRowsResult;
   cross_scores: { turn: number };
 }

@@ -48,6 +48,16 @@ export interface TokenLogprob {
   top_logprobs: TokenAlternative[];
 }
 
+/** Where a reply was branched from an alternative token (`w.branch`): the reply before it is `alternatives[0]`. */
+export interface Branch {
+  /** the position in the old reply's tokens where the chosen token went */
+  token_index: number;
+  /** the alternative chosen there */
+  token: string;
+  /** the token the old reply had there */
+  replaced: string;
+}
+
 /** One entry of a column's history (`w.history`, `w.entries`): a prompt (HUMAN) or a reply (BOT). */
 export interface Entry {
   role: "HUMAN" | "BOT";
@@ -68,6 +78,8 @@ export interface Entry {
   alternatives?: Entry[];
   /** BOT entries with logprobs on: each generated token */
   tokens?: TokenLogprob[];
+  /** a reply branched from an alternative token */
+  branched_from?: Branch;
   /** logprobs were on but the model gave none (a server that returns none): why */
   logprobs_unavailable?: string;
   /** HUMAN entries: the turns this prompt replaced by an edit */

@@ -21,6 +21,8 @@ export interface HistoryEntry extends Entry {
    * (`entry_detail`, details.ts) when its block is opened. */
   has_prompt?: boolean;
   has_reasoning?: boolean;
+  /** The reply's token probabilities stay in the kernel too: `entry_tokens` (tokens.ts) fetches them. */
+  has_tokens?: boolean;
 }
 
 /** A column's synced history (a column model's `history` trait). */
