@@ -396,7 +396,8 @@ class ChatZooWidget(anywidget.AnyWidget):
         select-best checks that name no `provider`. Every row keeps its `id`.
 
         Every (column, prompt) conversation runs at once, beside your own conversation (which is untouched).
-        The widget shows a progress bar with a Stop button. With `wait=True` (default) this returns a DataFrame
+        The widget shows a progress bar with a Stop button, and the rows in its results grid as they finish (with
+        their checks, and the statistics of `w.summary` above). With `wait=True` (default) this returns a DataFrame
         (id, prompt, column, model, settings, reply, tokens, time to first token, tokens per second, finish
         reason); interrupting the kernel stops the run and returns the rows so far. With `wait=False` it returns a
         `BatchRun` at once (`.wait()` gives the DataFrame) and the widget's Stop button works meanwhile.
