@@ -117,6 +117,8 @@ export class TokenViews {
   private fetched = new WeakMap<HistoryEntry, Promise<EntryTokens>>();
   private shown = new WeakMap<HTMLElement, EntryTokens>();
   private hideTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Escape gives the focus back to the token: that focus must not open the popover again. */
+  private closing = false;
 
   constructor(private ctx: TokenViewsContext) {}
 
@@ -195,7 +197,8 @@ export class TokenViews {
         clearTimeout(this.hideTimer);
         return;
       }
-      show(event);
+      if (this.closing) this.closing = false;
+      else show(event);
     });
     const leave = (event: Event) => {
       const next = (event as MouseEvent | FocusEvent).relatedTarget as Element | null;
@@ -211,6 +214,7 @@ export class TokenViews {
         const index = pop.dataset.index;
         const token = pop.parentElement?.querySelector<HTMLElement>(`.cz-token[data-index="${index}"]`);
         pop.remove();
+        this.closing = token !== null && token !== undefined && token !== history.ownerDocument.activeElement;
         token?.focus();
       } else if ((event.key === "ArrowDown" || event.key === "Enter") && target.matches(".cz-token[data-index]") && pop) {
         event.preventDefault(); // into the alternatives

@@ -1,0 +1,157 @@
+"""Token probabilities in a real browser (issue 21 item 2): the Tokens toggle colours a reply's tokens with a legend,
+hovering (or focusing) a token shows its alternatives, clicking one branches the reply, and the colours keep the
+text readable on JupyterLab's light and dark themes. JupyterLab + headless Chromium (conftest.py's fixtures), a
+tiny random chat model with logprobs on; selectors are the data-testid names of js/README.md."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+from test_theme_browser import CONTRAST_JS, _set_theme
+
+pytestmark = pytest.mark.browser
+
+WIDGET = "[data-testid=chatzoo]"
+MAX_NEW = 8
+REPLY_MS = 60_000
+
+KERNEL_EXEC_JS = """async (code) => {
+  const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  const future = k.requestExecute({ code, store_history: false, silent: false });
+  let out = "", err = "";
+  future.onIOPub = (msg) => {
+    const t = msg.header.msg_type;
+    if (t === "stream") out += msg.content.text;
+    else if (t === "error") err += msg.content.ename + ": " + msg.content.evalue;
+  };
+  await future.done;
+  return { out, err };
+}"""
+
+
+def setup(tiny_models) -> list[str]:
+    settings = {"max_new_tokens": MAX_NEW, "do_sample": False, "logprobs": True, "top_logprobs": 4}
+    return ["import os\nos.environ['HF_HUB_OFFLINE'] = '1'\nfrom chatzoo_widget import ChatZooWidget",
+            f"w = ChatZooWidget([{{'name': 'tiny', 'model': {str(tiny_models / 'chat')!r}, 'type': 'chat', "
+            f"'settings': {settings!r}, 'load_options': {{'compile': False}}}}])\nw"]
+
+
+def widget(page: Page) -> Locator:
+    return page.locator(f".jp-OutputArea-output {WIDGET}").first
+
+
+def tid(scope: Locator, testid: str) -> Locator:
+    return scope.locator(f"[data-testid={testid}]")
+
+
+def kernel_json(page: Page, expr: str):
+    result = page.evaluate(KERNEL_EXEC_JS, f"import json as _json; print(_json.dumps({expr}))")
+    assert not result["err"], result["err"]
+    return json.loads(result["out"])
+
+
+def ask(page: Page) -> tuple[Locator, list[dict]]:
+    root = widget(page)
+    expect(tid(root, "column-status")).to_have_text("ready", timeout=REPLY_MS)
+    box = tid(root, "prompt")
+    box.fill("Tell me about zebras.")
+    box.press("Enter")
+    replies = root.locator(".cz-history [data-testid=message][data-role=BOT]")
+    expect(replies).to_have_count(1, timeout=REPLY_MS)
+    expect(tid(root, "column-status")).to_have_text("ready", timeout=REPLY_MS)
+    return root, kernel_json(page, "w.entries['tiny'][-1]['tokens']")
+
+
+def band_of(logprob: float) -> int:
+    p = 2.718281828459045 ** logprob
+    return next(i for i, low in enumerate((0.9, 0.5, 0.2, 0.05, 0)) if p >= low)
+
+
+@pytest.mark.timeout(240, method="signal")
+def test_toggle_colours_tokens_hover_shows_alternatives_and_a_click_branches(open_notebook, tiny_models):
+    page = open_notebook(setup(tiny_models))
+    root, tokens = ask(page)
+    assert len(tokens) == MAX_NEW
+    toggle = tid(root, "tokens-toggle")
+    expect(toggle).to_have_attribute("aria-pressed", "false")
+    expect(tid(root, "tokens")).to_have_count(0)  # nothing fetched or drawn until asked for
+    toggle.click()
+    spans = tid(tid(root, "tokens"), "token")
+    expect(spans).to_have_count(MAX_NEW, timeout=20_000)  # fetched on demand (entry_tokens)
+    assert spans.all_text_contents() == [t["token"] or "∅" for t in tokens]
+    assert [int(b) for b in spans.evaluate_all("els => els.map(e => e.dataset.band)")] == \
+        [band_of(t["logprob"]) for t in tokens]
+    expect(tid(root, "tokens-legend")).to_be_visible()
+    expect(tid(root, "tokens-legend")).to_contain_text("≥ 90%")
+    expect(root.locator(".cz-history [data-testid=message][data-role=BOT]")).to_be_hidden()  # the tokens stand in
+    # the bands really are coloured differently
+    colours = spans.evaluate_all("els => els.map(e => getComputedStyle(e).backgroundColor)")
+    by_band = {b: c for b, c in zip(spans.evaluate_all("els => els.map(e => e.dataset.band)"), colours)}
+    assert len(set(by_band.values())) == len(by_band), by_band
+
+    # hover: the alternatives with their probabilities, the picked token marked
+    k = 3
+    spans.nth(k).hover()
+    popover = tid(root, "token-popover")
+    expect(popover).to_be_visible()
+    alts = tid(popover, "token-alternative")
+    expect(alts).to_have_count(len(tokens[k]["top_logprobs"]))
+    expect(alts.first).to_have_attribute("aria-current", "true")  # greedy: the picked token is the likeliest
+    expect(alts.first).to_be_disabled()
+    expect(alts.nth(1)).to_contain_text("%")
+
+    # keyboard: focusing a token shows its popover too, and Escape closes it
+    page.mouse.move(0, 0)
+    expect(popover).to_be_hidden(timeout=5_000)
+    spans.nth(1).focus()
+    expect(tid(root, "token-popover")).to_be_visible()
+    page.keyboard.press("ArrowDown")  # into the alternatives
+    assert page.evaluate("() => document.activeElement.dataset.testid") == "token-alternative"
+    page.keyboard.press("Escape")
+    expect(tid(root, "token-popover")).to_be_hidden()
+
+    # click an alternative: the reply branches there, the old one is kept
+    old_content = kernel_json(page, "w.entries['tiny'][-1]['content']")
+    spans.nth(k).hover()
+    eos = set(kernel_json(page, "sorted(w.manager.get('tiny').bot.eos_token_ids({}))"))
+    pick = next(i for i, a in enumerate(tokens[k]["top_logprobs"]) if i and a["id"] not in eos)
+    chosen = tokens[k]["top_logprobs"][pick]
+    tid(tid(root, "token-popover"), "token-alternative").nth(pick).click()
+    expect(tid(root, "branch-note")).to_contain_text(f"Branched at token {k}", timeout=REPLY_MS)
+    expect(tid(root, "column-status")).to_have_text("ready", timeout=REPLY_MS)
+    new = kernel_json(page, "w.entries['tiny'][-1]")
+    assert [t["id"] for t in new["tokens"][:k]] == [t["id"] for t in tokens[:k]]
+    assert new["tokens"][k]["id"] == chosen["id"]
+    assert new["alternatives"][0]["content"] == old_content and new["branched_from"]["token_index"] == k
+    # the toggle stays on for the new reply: its tokens, with the chosen one in place
+    spans = tid(tid(root, "tokens"), "token")
+    expect(spans).to_have_count(len(new["tokens"]), timeout=20_000)
+    expect(spans.nth(k)).to_have_text(chosen["token"] or "∅")
+    old = tid(root, "branch-old")
+    expect(old).to_be_visible()
+    old.locator("summary").click()
+    expect(tid(old, "branch-old-text")).to_have_text(old_content.strip())
+    expect(root.locator(".cz-history [data-testid=message][data-role=BOT]")).to_have_count(1)
+
+
+@pytest.mark.timeout(240, method="signal")
+def test_token_colours_stay_readable_on_light_and_dark_themes(open_notebook, tiny_models):
+    page = open_notebook(setup(tiny_models))
+    root, _ = ask(page)
+    tid(root, "tokens-toggle").click()
+    expect(tid(tid(root, "tokens"), "token")).to_have_count(MAX_NEW, timeout=20_000)
+    swatches = root.locator("[data-testid=tokens-legend] .cz-legend-swatch")  # one of every band, whatever the reply
+    expect(swatches).to_have_count(5)
+    found = {}
+    for theme in ("JupyterLab Light", "JupyterLab Dark"):
+        _set_theme(page, theme)
+        found[theme] = [swatches.nth(i).evaluate(CONTRAST_JS) for i in range(5)]
+        found[theme] += tid(tid(root, "tokens"), "token").evaluate_all(
+            f"els => els.map({CONTRAST_JS})")
+        low = [c for c in found[theme] if c["ratio"] < 4.5]
+        assert not low, f"{theme}: token text below contrast 4.5: {low}"
+    # the colours follow the theme: light text on the dark theme's tints
+    assert sum(found["JupyterLab Dark"][4]["fg"]) > 500 and sum(found["JupyterLab Light"][4]["fg"]) < 250
