@@ -143,3 +143,98 @@ def test_tokens_are_fetched_by_command_not_synced(widget):
     assert widget.entries["tiny"][-1]["tokens"][1]["id"] == alt["id"]
     synced = model.history["entries"][-1]
     assert synced["branched_from"]["token_index"] == 1 and "tokens" not in synced["alternatives"][0]
+
+
+# ----- remote columns: the start as a final assistant message to continue (vLLM's continue_final_message) -------
+class _ContinuingServer:
+    """A server in vLLM's shape: the first reply comes with token probabilities; a final assistant message with
+    `continue_final_message` is continued (the answer holds the continuation only, as vLLM's does)."""
+
+    WORDS = ["Hello", " there", " friend"]
+
+    def __init__(self):
+        import http.server
+        import json
+        import threading
+
+        fake = self
+        self.bodies: list[dict] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _json(self, payload):
+                data = json.dumps(payload).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                self._json({"object": "list", "data": [{"id": "fake-vllm", "object": "model"}]})
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                fake.bodies.append(body)
+                alt = {"token": " here", "logprob": -1.5, "bytes": list(b" here")}
+                content = [{"token": w, "logprob": -0.1, "bytes": list(w.encode()),
+                            "top_logprobs": [{"token": w, "logprob": -0.1, "bytes": list(w.encode())}, alt]}
+                           for w in fake.WORDS]
+                text = " pal." if body.get("continue_final_message") else "".join(fake.WORDS)
+                self._json({"id": "x", "object": "chat.completion", "created": 0, "model": "fake-vllm",
+                            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                         "logprobs": {"content": content[:1] if body.get("continue_final_message")
+                                                      else content}, "finish_reason": "stop"}]})
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+def test_a_remote_column_branches_by_sending_the_start_to_continue():
+    server = _ContinuingServer()
+    w = ChatZooWidget([{"name": "remote", "url": server.base, "settings": {"logprobs": True, "top_logprobs": 2}}])
+    try:
+        assert w.wait(30)
+        w.send("Greet me.", wait=True, timeout=30)
+        assert w.entries["remote"][-1]["content"] == "Hello there friend"
+        assert w.branch("remote", 1, " here", wait=True, timeout=30) == "Hello here pal."
+        sent = server.bodies[-1]
+        assert sent["messages"][-2:] == [{"role": "user", "content": "Greet me."},
+                                         {"role": "assistant", "content": "Hello here"}]
+        assert sent["continue_final_message"] is True and sent["add_generation_prompt"] is False
+        new = w.entries["remote"][-1]
+        assert [t["token"] for t in new["tokens"][:2]] == ["Hello", " here"]  # the start's tokens, then the server's
+        assert new["alternatives"][0]["content"] == "Hello there friend"
+        with pytest.raises(ValueError, match=r"5 is not among the alternatives at token 0 \('Hello'\); they are: "
+                                             r"'Hello', ' here'$"):
+            w.branch("remote", 0, 5)  # a remote reply's tokens have no ids: by text only
+    finally:
+        w.close()
+        server.close()
+
+
+def test_a_server_that_does_not_continue_an_assistant_message_says_it_cannot_branch(tiny_bot):
+    from test_server_support import LiveServer
+
+    with LiveServer(tiny_bot, model_name="zoo-model") as srv:
+        w = ChatZooWidget([{"name": "ours", "url": srv.base,
+                            "settings": {"logprobs": True, "top_logprobs": 3, "max_new_tokens": 6}}])
+        try:
+            assert w.wait(30)
+            w.send("Hello", wait=True, timeout=60)
+            old = w.entries["ours"][-1]
+            alt = old["tokens"][1]["top_logprobs"][1]
+            w.branch("ours", 1, alt["token"], wait=True, timeout=60)
+            failed = w.entries["ours"][-1]
+            assert failed["stats"]["finish_reason"] == "error"
+            assert failed["stats"]["error"].startswith(f"cannot branch: {srv.base}/chat/completions does not continue "
+                                                       "an assistant message")
+            assert failed["alternatives"][0]["content"] == old["content"]  # the old reply is still there
+        finally:
+            w.close()

@@ -113,6 +113,9 @@ class RemoteChatBOT(ChatBOT):
 
     family = "remote"
     remote = True  # the manager gives remote columns no CPU threads
+    #: a branch's start goes as a final assistant message with vLLM's continue_final_message; a server that refuses
+    #: it (400) gets a "cannot branch" error
+    continues_prefix = True
 
     def __init__(self, base_url: str, model: str | None = None, api_key: str | None = None, timeout: float = 60.0,
                  name: str | None = None, api_key_env: str | None = None):
@@ -323,6 +326,9 @@ class RemoteChatBOT(ChatBOT):
         stops = clean_stops(request.stop)
         if stops:  # the server stops generating there; the reply is cut here too (stream_generate)
             body["stop"] = list(stops[:MAX_STOP_SENT])
+        if request.prefix is not None:  # a branch: the server continues the reply's start (vLLM's fields)
+            body["messages"].append({"role": "assistant", "content": request.prefix.text})
+            body.update(continue_final_message=True, add_generation_prompt=False)
         for name, value in {**settings, **prompt_kwargs}.items():
             default = spec[name].default if name in spec else None
             if value == default or (name == "seed" and value is not None and value < 0):
@@ -347,6 +353,7 @@ class RemoteChatBOT(ChatBOT):
         stats, clock, stop = request.stats, request.clock, request.stop_event
         cut = StopCutter(request.stop)  # a safety net: servers that ignore `stop`, and stops past MAX_STOP_SENT
         chunks = reasoning_chunks = 0
+        head = request.prefix.text if request.prefix is not None else ""  # the reply's given start
         wants_logprobs = logprobs_wanted(request.control) is not None
         usage: Mapping[str, Any] | None = None
         finish: str | None = None
@@ -362,7 +369,7 @@ class RemoteChatBOT(ChatBOT):
                 if stop.is_set():
                     return
                 if kind == "error":
-                    raise value
+                    raise self._no_prefill(value, request) or value
                 if kind == "done":
                     done = True
                     break
@@ -383,6 +390,9 @@ class RemoteChatBOT(ChatBOT):
                         finish = choice["finish_reason"]
                     if wants_logprobs:
                         self._read_logprobs(choice, stats)
+                    if head and (text or thought):  # a branch's start shows once the server answered
+                        yield head
+                        head = ""
                     if isinstance(thought, str) and thought:
                         chunks += 1
                         clock.tokens(1)
@@ -407,7 +417,7 @@ class RemoteChatBOT(ChatBOT):
                     f"the stream from {url} ended without [DONE] after {chunks} text chunks: the connection was cut "
                     "mid-reply (server crash, restart or proxy timeout). The text received so far is kept; send "
                     "again to retry.", kind="cut", url=url)
-            tail = cut.flush()  # held back in case a stop string followed
+            tail = head + cut.flush()  # held back in case a stop string followed
             if tail:
                 yield tail
         finally:
@@ -428,6 +438,14 @@ class RemoteChatBOT(ChatBOT):
                 stats.finish_reason = finish_reason(finish)
             if wants_logprobs and stats.tokens is None:
                 stats.logprobs_unavailable = f"{url} returned no token probabilities (logprobs)"
+
+    @staticmethod
+    def _no_prefill(error: Any, request: GenerationRequest) -> RemoteBotError | None:
+        """A server that refuses to continue a branch's start: say so (its own reason after)."""
+        if request.prefix is None or not isinstance(error, RemoteBotError) or error.status not in (400, 422):
+            return None
+        return RemoteBotError(f"cannot branch: {error.url} does not continue an assistant message (it refused "
+                              f"continue_final_message): {error}", kind=error.kind, url=error.url, status=error.status)
 
     @staticmethod
     def _read_logprobs(choice: Mapping[str, Any], stats: Any) -> None:
