@@ -238,3 +238,15 @@ def test_a_server_that_does_not_continue_an_assistant_message_says_it_cannot_bra
             assert failed["alternatives"][0]["content"] == old["content"]  # the old reply is still there
         finally:
             w.close()
+
+
+def test_tokens_stay_hidden_while_an_arena_is_blind():
+    w = ChatZooWidget([ScriptedBOT("a", reply="one"), ScriptedBOT("b", reply="two")], arena=True)
+    try:
+        w.send("hi", wait=True, timeout=30)
+        cid = w.manager.get("a").id
+        answer = command(w, "entry_tokens", column=cid, turn=0)
+        assert not answer["ok"] and answer["error"] == "Token probabilities are hidden until the vote: the " \
+            "tokenizer would give the model away."
+    finally:
+        w.close()
