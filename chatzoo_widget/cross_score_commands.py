@@ -12,7 +12,7 @@ import weakref
 from typing import Any
 
 from . import commands
-from .compare.cross_scores import CrossScoreRun, _turn_index, cross_scores_turn
+from .compare.cross_scores import CrossScoreRun, turn_index, cross_scores_turn
 
 HIDDEN_WHILE_BLIND = "Cross-scores are hidden until the vote: which model finds which reply likely gives them away."
 _RUNNING: "weakref.WeakKeyDictionary[Any, CrossScoreRun]" = weakref.WeakKeyDictionary()
@@ -26,7 +26,7 @@ def cross_scores(widget: Any, turn: int | None = None) -> dict[str, int]:
     running = _RUNNING.get(widget)
     if running is not None and running.thread.is_alive():
         raise RuntimeError("the replies are being scored already: wait for the table")
-    index = _turn_index(widget.manager, turn)
+    index = turn_index(widget.manager, turn)
 
     def done(record: Any, error: str | None) -> None:
         widget.send_message({"kind": "cross_scores", "turn": index, "record": record, "error": error})

@@ -76,7 +76,7 @@ def test_the_matrix_is_the_log_softmax_of_each_reply_alone_under_each_model(widg
 
 def test_batched_scores_equal_each_text_scored_alone(widget):
     scorers = cross.column_scorers(widget.manager)
-    items = [cross._reply_of(c, 0) for c in widget.manager.columns.values()]
+    items = [cross.reply_of(c, 0) for c in widget.manager.columns.values()]
     items.append(cross.Text(query=[{"role": "HUMAN", "content": "What is your name?"}],
                             text="My name is Tiny, a small test model. " * 3))  # longer: padding in the batch
     for scorer in scorers:
@@ -109,7 +109,7 @@ def test_a_column_scoring_its_own_greedy_reply_gets_the_logprobs_its_generation_
         recorded = [t["logprob"] for t in entry["tokens"]]
         assert recorded and all(t["top_logprobs"][0]["id"] == t["id"] for t in entry["tokens"])  # greedy
         [scorer] = cross.column_scorers(w.manager)
-        [scored] = cross.score_texts_with(scorer, [cross._reply_of(w.manager.get("own"), 0)])
+        [scored] = cross.score_texts_with(scorer, [cross.reply_of(w.manager.get("own"), 0)])
         assert scored.retokenised is False
         assert scored.logprobs == pytest.approx(recorded, abs=1e-4)
         df = w.cross_scores()

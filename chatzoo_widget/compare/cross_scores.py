@@ -272,7 +272,7 @@ def _ordered_columns(manager: "ChatManager", presenter: "Presenter | None") -> l
     return columns
 
 
-def _turn_index(manager: "ChatManager", turn: int | None) -> int:
+def turn_index(manager: "ChatManager", turn: int | None) -> int:
     snapshot = manager.snapshot()
     turns = max((e["turn"] + 1 for c in snapshot for e in c["history"] if e["role"] == "HUMAN"), default=0)
     if not turns:
@@ -293,7 +293,7 @@ def _turn_index(manager: "ChatManager", turn: int | None) -> int:
     return index
 
 
-def _reply_of(column: Any, index: int) -> Text | None:
+def reply_of(column: Any, index: int) -> Text | None:
     """The column's finished reply to turn `index`, after the conversation it answered; None when it has none."""
     history = list(column.history)
     at = next((i for i, e in enumerate(history) if e["role"] == "BOT" and e["turn"] == index), None)
@@ -314,9 +314,9 @@ def _reply_of(column: Any, index: int) -> Text | None:
 def cross_scores_turn(manager: "ChatManager", turn: int | None = None, *,
                       presenter: "Presenter | None" = None) -> CrossScores:
     """The `CrossScores` record of a turn (default: the latest, once every column has answered)."""
-    index = _turn_index(manager, turn)
+    index = turn_index(manager, turn)
     columns = _ordered_columns(manager, presenter)
-    replies = [(c.name, _reply_of(c, index)) for c in columns]
+    replies = [(c.name, reply_of(c, index)) for c in columns]
     replies = [(name, item) for name, item in replies if item is not None]
     if not replies:
         raise ValueError(f"turn {index} has no finished reply to score")

@@ -72,7 +72,8 @@ def score_remote(bot: Any, settings: dict[str, Any], items: Sequence[Any]) -> li
         except httpx.HTTPError as exc:
             return f"cannot score: {bot._transport_error(exc, url)}"
         if response.status_code != 200:
-            return f"cannot score: the server refused vLLM's prompt_logprobs ({bot._status_error(response, response.content)})"
+            refused = bot._status_error(response, response.content)
+            return f"cannot score: the server refused vLLM's prompt_logprobs ({refused})"
         try:
             tokens = tail_tokens(response.json().get("prompt_logprobs"))
         except (ValueError, AttributeError):
