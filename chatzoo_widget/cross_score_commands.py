@@ -29,6 +29,8 @@ def cross_scores(widget: Any, turn: int | None = None) -> dict[str, int]:
     index = turn_index(widget.manager, turn)
 
     def done(record: Any, error: str | None) -> None:
+        if getattr(widget, "comm", None) is None:  # the widget was closed meanwhile: nobody to tell
+            return
         widget.send_message({"kind": "cross_scores", "turn": index, "record": record, "error": error})
 
     _RUNNING[widget] = CrossScoreRun(
