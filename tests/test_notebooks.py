@@ -24,3 +24,5 @@ def test_demo_notebook_runs_offline(tmp_path, monkeypatch):
     assert "Paris" in text and "Berlin" in text, "the offline models answer the demo's questions"
     assert "setting 'top_p' must be float from 0 to 1" in text
     assert "contestant" in text and "chosen" in text, "arena leaderboard and preference pairs ran"
+    assert "Wilson 95% interval" in text and "verdict" in text, "the evaluation's summary shows intervals and verdicts"
+    assert (tmp_path / "comparison.html").is_file(), "the last cell shares the comparison as a report"
