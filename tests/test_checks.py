@@ -7,6 +7,7 @@ import pytest
 
 from chatzoo_widget.compare.checks import CheckContext, evaluate, parse_checks, run_check
 from chatzoo_widget.compare.checks.similarity import edit_distance, rouge_n
+from chatzoo_widget.compare.checks.treebank import treebank_tokens
 
 
 def one(spec, output, **ctx):
@@ -241,3 +242,17 @@ def test_similarity_helpers():
     assert edit_distance("kitten", "sitting") == 3 and edit_distance("", "abc") == 3
     assert rouge_n("the the cat", "the cat the dog") == pytest.approx(6 / 7)  # precision 1, recall 3/4
     assert edit_distance("\U0001f642", "") == 2  # UTF-16 code units, as JavaScript counts
+
+
+@pytest.mark.parametrize("text,tokens", [  # js-rouge 3.2.3's treeBankTokenize (promptfoo 0.121.20) on these texts
+    ("I don't know.", ["I", "do", "n't", "know", "."]),
+    ('He said "hello" to me.', ["He", "said", "``", "hello", "''", "to", "me", "."]),
+    ("Mr. Smith's cat (a tabby) isn't 'here'.",
+     ["Mr.", "Smith", "'s", "cat", "(", "a", "tabby", ")", "is", "n't", "'here", "'", "."]),
+    ("It costs $5.00 -- really!", ["It", "costs", "$", "5.00", "--", "really", "!"]),
+    ("x: 1, y:2", ["x", ":", "1", ",", "y:2"]),
+    ("I cannot, gonna win... 'Tis fine!", ["I", "can", "not", ",", "gon", "na", "win", "...", "'T", "is", "fine", "!"]),
+    ('{"answer": "Paris"}', ["{", "``", "answer", "''", ":", "``", "Paris", "''", "}"]),
+])
+def test_rouge_splits_words_as_promptfoos_treebank_tokenizer(text, tokens):
+    assert treebank_tokens(text) == tokens
