@@ -127,8 +127,10 @@ def test_remote_columns_answer_all_along():
 def test_progress_names_the_model_running():
     manager, _ = local_manager(("alpha", "beta"))
     seen: list = []
+    bound = threading.Event()  # the run's thread starts in the constructor: its first update waits for `run`
     run = BatchRun(manager, PROMPTS[:1], one_model_at_a_time=True,
-                   on_update=lambda: seen.append(run.progress.get("phase")) if hasattr(run, "progress") else None)
+                   on_update=lambda: bound.wait(5) and seen.append(run.progress.get("phase")))
+    bound.set()
     run.wait(10)
     assert run.result is not None and len(run.result) == 2
     phases = [p for i, p in enumerate(seen) if p and (i == 0 or seen[i - 1] != p)]
@@ -187,18 +189,15 @@ def test_the_widget_shows_waiting_and_released_columns_of_real_checkpoints(tiny_
     try:
         assert [(c.info["status"], c.info["error"]) for c in w.columns] == [("waiting", None)] * 2
         assert w.manager.pool.keys() == [] or all(w.manager.pool.holders(k) == 0 for k in w.manager.pool.keys())
-        phases = []
-        run = w.run_batch(["Hello", "What is your name?"], one_model_at_a_time=True, wait=False)
-        while run.running:
-            phase = w.batch_progress.get("phase")
-            if phase and phase not in phases:
-                phases.append(phase)
-            run.wait(0.005)
-        df = run.result
+        phases: list = []
+        w.observe(lambda change: phases.append(change["new"].get("phase")), "batch_progress")
+        df = w.run_batch(["Hello", "What is your name?"], one_model_at_a_time=True)
         assert len(df) == 4 and set(df["status"]) == {"done"}
         assert [c.info["status"] for c in w.columns] == ["released", "released"]
         assert all("released" in c.info["note"] for c in w.columns)
-        assert any(p.startswith("answering chat") or p.startswith("loading chat") for p in phases)
+        assert [p for i, p in enumerate(phases) if p and p not in phases[:i]] == [
+            "loading chat (1 of 2)", "answering chat (1 of 2)", "loading firefly (2 of 2)",
+            "answering firefly (2 of 2)"]
         w.send("Hello again", wait=True, timeout=60)  # the next prompt loads them again
         assert [c.info["status"] for c in w.columns] == ["ready", "ready"]
     finally:
