@@ -202,3 +202,33 @@ def test_the_widget_shows_waiting_and_released_columns_of_real_checkpoints(tiny_
         assert [c.info["status"] for c in w.columns] == ["ready", "ready"]
     finally:
         w.close()
+
+
+def test_the_progress_names_no_model_while_blind(tiny_chat_dir, tiny_firefly_dir, monkeypatch):
+    import json
+
+    import comm
+
+    from chatzoo_widget import ChatZooWidget
+
+    sent: list[str] = []
+
+    class RecordingComm(comm.DummyComm):
+        def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
+            sent.append(json.dumps({"data": data}, default=str))
+
+    monkeypatch.setattr(comm, "create_comm", lambda *a, **k: RecordingComm(*a, **k))
+    w = ChatZooWidget([{"model": str(tiny_chat_dir), "type": "chat", "name": "zq-first-secret",
+                        "settings": {"max_new_tokens": 4}},
+                       {"model": str(tiny_firefly_dir), "type": "firefly", "name": "zq-second-secret",
+                        "settings": {"max_new_tokens": 4}}], load_models=False, arena=True, seed=3)
+    try:
+        phases: list = []
+        w.observe(lambda change: phases.append(change["new"].get("phase")), "batch_progress")
+        df = w.run_batch(["Hello"], one_model_at_a_time=True)
+        assert set(df["status"]) == {"done"}
+        assert any(p and "zq-first-secret" in p for p in phases)  # the kernel's own view names the column
+        wire = "\n".join(sent)
+        assert "answering" in wire and "zq-" not in wire  # the browser's is labels only
+    finally:
+        w.close()
