@@ -241,7 +241,8 @@ class Scheduler:
                 if threads and torch.get_num_threads() != threads:
                     torch.set_num_threads(threads)
                 if self._jobs:
-                    self._run_jobs()
+                    with TRACE_LOCK.forward():  # scoring passes are forwards too
+                        self._run_jobs()
                 try:
                     with TRACE_LOCK.forward():  # never while a compile traces (trace_lock.py)
                         if group:
