@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 import torch
 
 from chatzoo_widget.engine.compiled import CompiledDecoder
@@ -45,3 +46,42 @@ def test_eager_forwards_keep_working_while_a_step_compiles(tiny_dirs):
     assert decoder.failure is None and bucket.state == "ready"
     assert forwards > 0 and errors == [], errors[:3]
     bot.close()
+
+
+@pytest.mark.timeout(600, method="thread")  # before the fix this could hang as well as fail
+def test_a_compiled_model_decodes_beside_another_models_eager_forwards(tiny_dirs):
+    """Each call of a compiled graph replays its trace's writes to those switches: beside it, another model's eager
+    forwards failed ("expected an instance of Token") until compiled calls ran alone."""
+    fast = load_bot(tiny_dirs["chat"], type="chat", compile=True, dtype="float32")
+    other = load_bot(tiny_dirs["firefly"], type="firefly", compile=False, dtype="float32")
+    ids = other.get_input(other.build_prompt([{"role": "HUMAN", "content": "Hello there"}], {}))["input_ids"]
+    with torch.inference_mode():
+        expected = other.model(input_ids=ids).logits[0, -1]
+    history = [{"role": "HUMAN", "content": "Tell me a story"}]
+    fast.chat(history, max_new_tokens=4, temperature=0)  # starts the build
+    assert fast.scheduler.compiled.wait_ready(600), "compiling took over 10 minutes"
+    errors: list[str] = []
+    done = threading.Event()
+
+    def eager_until_done() -> None:
+        while not done.is_set():
+            try:
+                with torch.inference_mode(), TRACE_LOCK.forward():
+                    logits = other.model(input_ids=ids).logits[0, -1]
+                assert torch.allclose(logits, expected, atol=1e-5), "an eager forward changed its answer"
+            except Exception as exc:  # noqa: BLE001 - every failure is the finding
+                errors.append(f"{type(exc).__name__}: {exc}")
+
+    eager = threading.Thread(target=eager_until_done)
+    eager.start()
+    try:
+        before = fast.scheduler.compiled.compiled_steps
+        replies = [fast.chat(history, max_new_tokens=12, temperature=0) for _ in range(3)]
+    finally:
+        done.set()
+        eager.join()
+    assert fast.scheduler.compiled.compiled_steps > before, "the replies did not use the compiled step"
+    assert errors == [], errors[:3]
+    assert len(set(replies)) == 1, replies
+    fast.close()
+    other.close()

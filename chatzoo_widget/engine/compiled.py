@@ -108,6 +108,8 @@ class CompiledDecoder:
         self.failure: str | None = static_unsupported(model) or compiler_unavailable(self.device)
         #: steps taken on a compiled graph (a fact for tests and benchmarks)
         self.compiled_steps = 0
+        #: some bucket's graph is built: the scheduler's steps may call it, so they run alone (trace_lock.py)
+        self.has_graph = False
         if self.failure:
             log.info("%s decodes eagerly: %s", type(model).__name__, self.failure)
             self.on_status(f"eager: {self.failure}")
@@ -176,10 +178,11 @@ class CompiledDecoder:
                           **{arg: cache})  # allocates the static tensors (eagerly, outside the graph)
                 with TRACE_LOCK.trace():  # alone while dynamo traces (trace_lock.py); not while inductor builds
                     compiled(ids, positions, mask)  # compiles
-                with TRACE_LOCK.forward():
+                with TRACE_LOCK.trace():  # a graph's call is alone too (scheduler.py)
                     compiled(ids, positions, mask)  # CUDA graphs record on the second call
             bucket.cache, bucket.step = cache, compiled
             bucket.seconds = time.perf_counter() - start
+            self.has_graph = True
             bucket.state = "ready"
             log.info("compiled the decode step of %s for %d rows x %d tokens in %.1f s",
                      type(self.model).__name__, bucket.rows, bucket.length, bucket.seconds)

@@ -241,10 +241,12 @@ class Scheduler:
                 if threads and torch.get_num_threads() != threads:
                     torch.set_num_threads(threads)
                 if self._jobs:
-                    with TRACE_LOCK.forward():  # scoring passes are forwards too
-                        self._run_jobs()
+                    self._run_jobs()
+                # Eager steps share the process with other forwards; a compiled graph's call replays dynamo's side
+                # effects on transformers' process-wide switches, so it runs alone, like a trace (trace_lock.py).
+                alone = self.compiled is not None and self.compiled.has_graph
                 try:
-                    with TRACE_LOCK.forward():  # never while a compile traces (trace_lock.py)
+                    with TRACE_LOCK.trace() if alone else TRACE_LOCK.forward():
                         if group:
                             self._admit(group)
                         if self._prefill:

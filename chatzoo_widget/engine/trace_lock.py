@@ -5,9 +5,12 @@ transformers and kernels keep per-call switches (which outputs to record, which 
 dynamo traces. That attribute and its flag belong to the process, not to a thread, so an eager forward on one
 thread while another thread traces a compiled step reads or resets the tracer's value: measured here, the eager
 step failed ("'_contextvars.Token' object has no attribute 'get'", ending every row of the batch) or the trace
-did ("Guard failed on the same frame it was created"). So every engine forward holds this lock shared, and the
-part of a compile that reads those switches (dynamo's trace and its guards) holds it alone. Inductor's code
-generation, the long part of a compile, works on the traced graph only and runs while replies go on.
+did ("Guard failed on the same frame it was created"). A compiled graph's call then replays the trace's side effects
+on those switches, so an eager forward beside it failed too ("expected an instance of Token"). So every eager engine
+forward holds this lock shared, and what touches those switches the compiled way holds it alone: dynamo's trace
+with its guards, and each call of a compiled graph. Inductor's code generation, the long part of a compile, works on
+the traced graph only and runs while replies go on. The cost: a compiled model's steps do not overlap other models'
+forward passes (one column decoding alone, the case compiling is for, loses nothing).
 """
 
 from __future__ import annotations
