@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 import torch
 
-from .trace_lock import TRACE_LOCK
+from .trace_lock import TRACE_LOCK, guard_switches
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,8 @@ class CompiledDecoder:
         self.compiled_steps = 0
         #: some bucket's graph is built: the scheduler's steps may call it, so they run alone (trace_lock.py)
         self.has_graph = False
+        if not self.failure:
+            guard_switches()  # before any trace: eager forwards must never see a trace's leftovers (trace_lock.py)
         if self.failure:
             log.info("%s decodes eagerly: %s", type(model).__name__, self.failure)
             self.on_status(f"eager: {self.failure}")
@@ -217,7 +219,8 @@ class CompiledDecoder:
         return ids, positions, mask
 
     # ----- decoding -----------------------------------------------------------------------------
-    def step(self, input_ids: torch.Tensor, mask: torch.Tensor, dynamic_cache: Any) -> torch.Tensor | None:
+    def step(self, input_ids: torch.Tensor, mask: torch.Tensor, dynamic_cache: Any,
+             call_graph: bool = True) -> torch.Tensor | None:
         """Logits of one decode step on the compiled graph, or None: take the eager step (not ready, or cannot).
 
         input_ids [rows, 1]; mask [rows, length] with this step's column already appended; dynamic_cache holds
@@ -225,8 +228,8 @@ class CompiledDecoder:
         if self.failure:
             return None
         rows, length = mask.shape
-        bucket = self._bucket(rows, length)
-        if bucket.state != "ready":
+        bucket = self._bucket(rows, length)  # starts its build the first time
+        if bucket.state != "ready" or not call_graph:  # call_graph False: the caller does not hold the lock alone
             if self._active is not None and self._active is not bucket:
                 self.release(dynamic_cache)
             return None
@@ -240,7 +243,10 @@ class CompiledDecoder:
         ids[:rows] = input_ids
         positions = (full.sum(-1, keepdim=True) - 1).clamp(min=0)
         positions[rows:] = 0
-        logits = bucket.step(ids, positions, full)
+        # A guard that fails now runs this call eagerly instead of recompiling: a compile belongs on the background
+        # thread, never in a step (it would hold every other forward for tens of seconds).
+        with torch.compiler.set_stance("eager_on_recompile"):
+            logits = bucket.step(ids, positions, full)
         self.compiled_steps += 1
         return logits[:rows].clone()
 

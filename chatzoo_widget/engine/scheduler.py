@@ -142,6 +142,7 @@ class Scheduler:
         self._takes_logits_to_keep = "logits_to_keep" in params
         #: the largest batch seen: a fact for benchmarks and tests
         self.peak_batch = 0
+        self._graph_allowed = False  # this step may call a compiled graph (it holds the trace lock alone)
         if compile is None:
             compile = not self.cpu_tuning or getattr(model, "dtype", None) == torch.bfloat16
         #: the compiled decode step (None: eager only)
@@ -244,7 +245,7 @@ class Scheduler:
                     self._run_jobs()
                 # Eager steps share the process with other forwards; a compiled graph's call replays dynamo's side
                 # effects on transformers' process-wide switches, so it runs alone, like a trace (trace_lock.py).
-                alone = self.compiled is not None and self.compiled.has_graph
+                alone = self._graph_allowed = self.compiled is not None and self.compiled.has_graph
                 try:
                     with TRACE_LOCK.trace() if alone else TRACE_LOCK.forward():
                         if group:
@@ -355,7 +356,9 @@ class Scheduler:
         self.peak_batch = max(self.peak_batch, len(self._rows))
         last = torch.tensor([[r.generated[-1]] for r in self._rows], dtype=torch.long, device=self.model.device)
         mask = self._state.extend_mask()
-        logits = self.compiled.step(last, mask, self._state.cache) if self.compiled else None
+        # only in a step that holds the trace lock alone (a graph built during this one waits for the next)
+        logits = (self.compiled.step(last, mask, self._state.cache, call_graph=self._graph_allowed)
+                  if self.compiled else None)
         if logits is None:  # not compiled (yet): the eager step on the DynamicCache
             logits = self._forward(last, mask, self._state.cache)
         self._pick(list(self._rows), logits, offset=0)

@@ -11,13 +11,22 @@ forward holds this lock shared, and what touches those switches the compiled way
 with its guards, and each call of a compiled graph. Inductor's code generation, the long part of a compile, works on
 the traced graph only and runs while replies go on. The cost: a compiled model's steps do not overlap other models'
 forward passes (one column decoding alone, the case compiling is for, loses nothing).
+
+The lock keeps traces and graph calls apart from eager forwards; it cannot undo the state they leave. The switches'
+own classes pick the shared attribute by a flag a trace may leave set, after which two models' eager forwards read
+and reset each other's values (seen in the demo notebook: SmolLM2 compiling beside Gemma 3). `guard_switches()`
+gives those objects a class that decides per call, eager code always on its thread's ContextVar.
 """
 
 from __future__ import annotations
 
+import contextvars
+import importlib
 import threading
 from contextlib import contextmanager
 from typing import Iterator
+
+import torch
 
 
 class TraceLock:
@@ -76,3 +85,56 @@ class TraceLock:
 
 #: the one lock of the process: the switches it protects are process-wide
 TRACE_LOCK = TraceLock()
+
+
+def _eager_safe(base: type) -> type:
+    """`base` (a "compileable context variable") deciding per call, never by a flag a trace left behind."""
+
+    class EagerSafe(base):  # type: ignore[misc, valid-type]
+        def get(self):
+            return self.global_var if torch.compiler.is_compiling() else self.context_var.get()
+
+        def set(self, value):
+            if torch.compiler.is_compiling():  # no read of the old value: a trace would guard on it
+                self.global_var = value
+                return None
+            return self.context_var.set(value)
+
+        def reset(self, token):
+            if isinstance(token, contextvars.Token):
+                self.context_var.reset(token)
+            else:  # set inside a trace
+                self.global_var = None
+
+    EagerSafe.__name__ = f"EagerSafe{base.__name__}"
+    return EagerSafe
+
+
+#: where transformers and kernels keep such variables: (module, attribute)
+SWITCHES = (("transformers.utils.output_capturing", "_active_collector"),
+            ("kernels._internals.layer.layer", "_ACTIVE_KERNEL_FUNCS"))
+_guarded: set[type] = set()
+_guard_lock = threading.Lock()
+
+
+def guard_switches() -> list[str]:
+    """Make the switches in SWITCHES per-thread for eager code whatever a trace did (once per process; idempotent).
+
+    Their own classes choose the shared attribute by a flag (`compiling`, `uses_global_var`) that a trace, or a
+    compiled graph replaying its side effects, leaves set for every thread: two models' eager forwards then read and
+    reset each other's values. Here eager code always takes the ContextVar. Returns the switches guarded."""
+    done = []
+    with _guard_lock:
+        for module_name, attribute in SWITCHES:
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError:
+                continue
+            switch = getattr(module, attribute, None)
+            if switch is None or not hasattr(switch, "context_var") or not hasattr(switch, "global_var"):
+                continue
+            if type(switch) not in _guarded:
+                switch.__class__ = _eager_safe(type(switch))  # the same object: every wrapper holding it follows
+                _guarded.add(type(switch))
+            done.append(f"{module_name}.{attribute}")
+    return done
