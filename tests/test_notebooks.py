@@ -26,3 +26,7 @@ def test_demo_notebook_runs_offline(tmp_path, monkeypatch):
     assert "contestant" in text and "chosen" in text, "arena leaderboard and preference pairs ran"
     assert "Wilson 95% interval" in text and "verdict" in text, "the evaluation's summary shows intervals and verdicts"
     assert (tmp_path / "comparison.html").is_file(), "the last cell shares the comparison as a report"
+    scored = next(c for c in nb.cells if c.cell_type == "code" and "w.cross_scores()" in c.source)
+    matrix = "".join(str(o.get("data", {}).get("text/plain", "")) for o in scored.outputs)
+    assert all(name in matrix for name in ("smollm2", "gemma-base", "smol-4bit")) and "-" in matrix, \
+        "the models score each other's replies"
