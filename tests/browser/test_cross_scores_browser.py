@@ -5,41 +5,14 @@ architectures and tokenizers (Qwen2, Bloom) and a ScriptedBOT."""
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import expect
+
+from test_compare_browser import kernel_json, tid, widget
 
 pytestmark = pytest.mark.browser
-
-WIDGET = "[data-testid=chatzoo]"
-KERNEL_EXEC_JS = """async (code) => {
-  const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
-  const future = k.requestExecute({ code, store_history: false, silent: false });
-  let out = "", err = "";
-  future.onIOPub = (msg) => {
-    const t = msg.header.msg_type;
-    if (t === "stream") out += msg.content.text;
-    else if (t === "error") err += msg.content.ename + ": " + msg.content.evalue;
-  };
-  await future.done;
-  return { out, err };
-}"""
-
-
-def widget(page: Page) -> Locator:
-    return page.locator(f".jp-OutputArea-output {WIDGET}").first
-
-
-def tid(scope: Locator, testid: str) -> Locator:
-    return scope.locator(f"[data-testid={testid}]")
-
-
-def kernel_json(page: Page, expr: str):
-    result = page.evaluate(KERNEL_EXEC_JS, f"import json as _json; print(_json.dumps({expr}))")
-    assert not result["err"], result["err"]
-    return json.loads(result["out"])
 
 
 def _column(name: str, folder, family: str) -> str:

@@ -11,9 +11,10 @@ import re
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from test_compare_browser import KERNEL_EXEC_JS, WIDGET, tid, widget
+
 pytestmark = pytest.mark.browser
 
-WIDGET = "[data-testid=chatzoo]"
 # Row i asks "Question i?"; its answer is "yes" for odd i. `right` answers right except every fifth row, `copy`
 # answers as `right` does, `yes-man` always says yes (right on odd rows only).
 SETUP = """\
@@ -37,18 +38,6 @@ CHECKS = [{"type": "icontains", "value": "{{answer}}"}]
 THREE = ("w = ChatZooWidget([ScriptedBOT('right', reply=right), ScriptedBOT('copy', reply=right), "
          "ScriptedBOT('yes-man', reply='yes')])\nw")
 
-KERNEL_EXEC_JS = """async (code) => {
-  const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
-  const future = k.requestExecute({ code, store_history: false, silent: false });
-  let out = "", err = "";
-  future.onIOPub = (msg) => {
-    const t = msg.header.msg_type;
-    if (t === "stream") out += msg.content.text;
-    else if (t === "error") err += msg.content.ename + ": " + msg.content.evalue;
-  };
-  await future.done;
-  return { out, err };
-}"""
 
 # Scroll the grid a screenful or so per frame and time every frame with requestAnimationFrame.
 SCROLL_FRAMES_JS = """async ({ selector, frames, step }) => {
@@ -66,14 +55,6 @@ SCROLL_FRAMES_JS = """async ({ selector, frames, step }) => {
   const ids = Array.from(scroller.querySelectorAll("[data-testid=grid-row]"), (r) => r.dataset.id);
   return { gaps, drawn, ids, top: scroller.scrollTop };
 }"""
-
-
-def widget(page: Page) -> Locator:
-    return page.locator(f".jp-OutputArea-output {WIDGET}").first
-
-
-def tid(scope: Locator, testid: str) -> Locator:
-    return scope.locator(f"[data-testid={testid}]")
 
 
 def kernel(page: Page, code: str) -> str:

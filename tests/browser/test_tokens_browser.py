@@ -5,31 +5,16 @@ tiny random chat model with logprobs on; selectors are the data-testid names of 
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from test_compare_browser import kernel_json, tid, widget
 from test_theme_browser import CONTRAST_JS, _set_theme
 
 pytestmark = pytest.mark.browser
 
-WIDGET = "[data-testid=chatzoo]"
 MAX_NEW = 8
 REPLY_MS = 60_000
-
-KERNEL_EXEC_JS = """async (code) => {
-  const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
-  const future = k.requestExecute({ code, store_history: false, silent: false });
-  let out = "", err = "";
-  future.onIOPub = (msg) => {
-    const t = msg.header.msg_type;
-    if (t === "stream") out += msg.content.text;
-    else if (t === "error") err += msg.content.ename + ": " + msg.content.evalue;
-  };
-  await future.done;
-  return { out, err };
-}"""
 
 
 def setup(tiny_models) -> list[str]:
@@ -37,20 +22,6 @@ def setup(tiny_models) -> list[str]:
     return ["import os\nos.environ['HF_HUB_OFFLINE'] = '1'\nfrom chatzoo_widget import ChatZooWidget",
             f"w = ChatZooWidget([{{'name': 'tiny', 'model': {str(tiny_models / 'chat')!r}, 'type': 'chat', "
             f"'settings': {settings!r}, 'load_options': {{'compile': False}}}}])\nw"]
-
-
-def widget(page: Page) -> Locator:
-    return page.locator(f".jp-OutputArea-output {WIDGET}").first
-
-
-def tid(scope: Locator, testid: str) -> Locator:
-    return scope.locator(f"[data-testid={testid}]")
-
-
-def kernel_json(page: Page, expr: str):
-    result = page.evaluate(KERNEL_EXEC_JS, f"import json as _json; print(_json.dumps({expr}))")
-    assert not result["err"], result["err"]
-    return json.loads(result["out"])
 
 
 def ask(page: Page) -> tuple[Locator, list[dict]]:
