@@ -33,6 +33,7 @@ from ..manager import model_query
 from ..records import CrossScore, CrossScorer, CrossScores, DisputedSpan
 from .remote_scoring import score_remote
 from .teacher_forcing import reply_logprobs, rows_per_pass
+from .turns import finished_turn
 
 if TYPE_CHECKING:
     import pandas
@@ -273,24 +274,8 @@ def _ordered_columns(manager: "ChatManager", presenter: "Presenter | None") -> l
 
 
 def turn_index(manager: "ChatManager", turn: int | None) -> int:
-    snapshot = manager.snapshot()
-    turns = max((e["turn"] + 1 for c in snapshot for e in c["history"] if e["role"] == "HUMAN"), default=0)
-    if not turns:
-        raise ValueError("nothing to score yet: send a prompt and wait for the replies")
-    if turn is None:
-        waiting = [c["name"] for c in snapshot
-                   if c["status"] == "generating" or (c["history"] and c["history"][-1]["role"] != "BOT")]
-        if waiting:
-            raise ValueError(f"cannot score while {', '.join(waiting)} still answering: wait for every reply "
-                             "(or pass turn= to score an earlier turn)")
-        return turns - 1
-    if isinstance(turn, bool) or not isinstance(turn, int):
-        raise ValueError(f"turn must be an integer (an index of the conversation's prompts), got {turn!r}")
-    index = turn + turns if turn < 0 else turn
-    if not 0 <= index < turns:
-        raise ValueError(f"turn {turn} is out of range: this conversation has {turns} "
-                         f"turn{'s' if turns != 1 else ''} (0 to {turns - 1}, or -1 for the last)")
-    return index
+    """The turn to score (turns.py): the latest finished one, or `turn`."""
+    return finished_turn(manager.snapshot(), turn, verb="score")
 
 
 def reply_of(column: Any, index: int) -> Text | None:

@@ -30,6 +30,7 @@ from ..engine.pool import POOL, Lease, ModelPool
 from ..events import new_conversation_id
 from ..manager import ChatManager, format_error, load_quietly
 from ..records import Judgment, ReplyRecord
+from .turns import finished_turn
 from .votes import TIE, VoteBook, now_iso
 
 # MT-Bench's pairwise judge ("pair-v2", Zheng et al. 2023): the instructions go in the system prompt.
@@ -400,23 +401,7 @@ def turn_jobs(manager: ChatManager, book: VoteBook, turn: int | None = None) -> 
         raise ValueError("cannot judge during a batch run: wait for it to finish or stop it (or pass judge= to "
                          "run_batch)")
     snapshot = manager.snapshot()
-    turns = max((e["turn"] + 1 for c in snapshot for e in c["history"] if e["role"] == "HUMAN"), default=0)
-    if not turns:
-        raise ValueError("nothing to judge yet: send a prompt and wait for the replies")
-    if turn is None:
-        waiting = [book.shown_name(c) for c in snapshot
-                   if c["status"] == "generating" or (c["history"] and c["history"][-1]["role"] != "BOT")]
-        if waiting:
-            raise ValueError(f"cannot judge while {', '.join(waiting)} still answering: wait for every reply "
-                             "(or pass turn= to judge an earlier turn)")
-        index = turns - 1
-    else:
-        if isinstance(turn, bool) or not isinstance(turn, int):
-            raise ValueError(f"turn must be an integer (an index of the conversation's prompts), got {turn!r}")
-        index = turn + turns if turn < 0 else turn
-        if not 0 <= index < turns:
-            raise ValueError(f"turn {turn} is out of range: this conversation has {turns} "
-                             f"turn{'s' if turns != 1 else ''} (0 to {turns - 1}, or -1 for the last)")
+    index = finished_turn(snapshot, turn, verb="judge", shown=book.shown_name)
     records = []
     for col in snapshot:
         at = next((i for i, e in enumerate(col["history"]) if e["role"] == "BOT" and e["turn"] == index), None)
