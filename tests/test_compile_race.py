@@ -85,3 +85,15 @@ def test_a_compiled_model_decodes_beside_another_models_eager_forwards(tiny_dirs
     assert len(set(replies)) == 1, replies
     fast.close()
     other.close()
+
+
+@pytest.mark.timeout(900, method="thread")  # before the fix this hung
+def test_two_buckets_building_at_once_both_finish(tiny_dirs):
+    """Two builds at once (a batch of 1 and one of 2 rows) deadlocked: one held the trace lock waiting for dynamo's
+    compile lock, the other held dynamo's waiting for the trace lock. Builds now take turns."""
+    bot = load_bot(tiny_dirs["chat"], type="chat", compile=False, dtype="float32")
+    decoder = CompiledDecoder(bot.model, pad_token_id=0, cache_arg="past_key_values")
+    one, two = decoder._bucket(1, 8), decoder._bucket(2, 8)  # each on its own thread
+    assert one.ready.wait(600) and two.ready.wait(600), "a build never finished"
+    assert (one.state, two.state) == ("ready", "ready") and decoder.failure is None
+    bot.close()

@@ -32,6 +32,9 @@ from .trace_lock import TRACE_LOCK, guard_switches
 
 log = logging.getLogger(__name__)
 
+#: held by the build that is compiling (one per process: see _build)
+ONE_COMPILE = threading.Lock()
+
 #: smallest cache length bucket (tokens); larger buckets double it
 MIN_CACHE_BUCKET = 256
 
@@ -178,10 +181,14 @@ class CompiledDecoder:
                 with TRACE_LOCK.forward():
                     model(input_ids=ids, position_ids=positions, attention_mask=mask[:, :1], use_cache=True,
                           **{arg: cache})  # allocates the static tensors (eagerly, outside the graph)
-                with TRACE_LOCK.trace():  # alone while dynamo traces (trace_lock.py); not while inductor builds
-                    compiled(ids, positions, mask)  # compiles
-                with TRACE_LOCK.trace():  # a graph's call is alone too (scheduler.py)
-                    compiled(ids, positions, mask)  # CUDA graphs record on the second call
+                # One compile at a time, taken before the trace lock: dynamo holds a lock of its own while it
+                # compiles, and inductor's phase (below) takes the trace lock back inside it; two builds each
+                # holding one of the two deadlocked (seen: two buckets building at once).
+                with ONE_COMPILE:
+                    with TRACE_LOCK.trace():  # alone while dynamo traces (trace_lock.py); not while inductor builds
+                        compiled(ids, positions, mask)  # compiles
+                    with TRACE_LOCK.trace():  # a graph's call is alone too (scheduler.py)
+                        compiled(ids, positions, mask)  # CUDA graphs record on the second call
             bucket.cache, bucket.step = cache, compiled
             bucket.seconds = time.perf_counter() - start
             self.has_graph = True
