@@ -25,7 +25,8 @@ def test_judge_the_latest_turn(sent):
     records = w.judge(marker_judge())
     assert [(r["a"], r["b"], r["verdict"]) for r in records] == [
         ("alpha", "beta", "beta"), ("alpha", "gamma", "tie"), ("beta", "gamma", "beta")]
-    assert w.judgments == records and records[0]["judge"] == "marker-judge"
+    # the book keeps records as the pairs finish (any order); the run returns them in pair order
+    assert sorted(w.judgments, key=lambda r: (r["a"], r["b"])) == records and records[0]["judge"] == "marker-judge"
     state = w.judge_state
     assert state["run"]["done"] == 3 and state["run"]["running"] is False and len(state["verdicts"]) == 3
     v = state["verdicts"][0]
