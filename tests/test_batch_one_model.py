@@ -31,8 +31,9 @@ class PooledBot(ScriptedBOT):
         self.log["closed"].append(self.name)
 
 
-def local_manager(names=("alpha", "beta", "gamma")):
-    """Columns whose models a loader makes by name, in their own pool (as aliases or paths load)."""
+def local_manager(names=("alpha", "beta", "gamma"), load=True):
+    """Columns whose models a loader makes by name, in their own pool (as aliases or paths load); load=False adds
+    them waiting to load."""
     pool = ModelPool()
     log: dict = {"asked": [], "closed": [], "loads": [], "pool": pool}
 
@@ -43,8 +44,9 @@ def local_manager(names=("alpha", "beta", "gamma")):
     manager = ChatManager(loader=loader, pool=pool)
     log["manager"] = manager
     for name in names:
-        manager.add(name)
-    assert wait_until(lambda: all(c.status == "ready" for c in manager.columns.values()), 10)
+        manager.add(name, load=load)
+    if load:
+        assert wait_until(lambda: all(c.status == "ready" for c in manager.columns.values()), 10)
     return manager, log
 
 
@@ -161,17 +163,8 @@ def test_bad_options_are_refused():
 
 
 def test_columns_added_without_loading_load_one_at_a_time():
-    pool = ModelPool()
-    log: dict = {"asked": [], "closed": [], "loads": [], "pool": pool}
-
-    def loader(name, **_):
-        log["loads"].append(name)
-        return PooledBot(name, log)
-
-    manager = ChatManager(loader=loader, pool=pool)
-    log["manager"] = manager
-    for name in ("alpha", "beta", "gamma"):
-        manager.add(name, load=False)
+    manager, log = local_manager(load=False)
+    pool = log["pool"]
     assert [c.status for c in manager.columns.values()] == ["waiting"] * 3 and pool.keys() == []
     assert all("waiting to load" in c["note"] for c in manager.snapshot())
     df = run_batch(manager, PROMPTS[:2], one_model_at_a_time=True)

@@ -29,11 +29,11 @@ import torch
 
 from .batch_state import BatchState, plain_cache
 from .compiled import CompiledDecoder
-from .trace_lock import TRACE_LOCK
 from .prefill import DEFAULT_PREFILL_CHUNK, PrefillGroup, check_chunk
 from .request import EngineRequest, Finished
 from .sampling import pick_tokens, pick_tokens_scored, row_decoding
 from .small_rows import runs_on_cpu, use_few_rows_path
+from .trace_lock import TRACE_LOCK
 
 log = logging.getLogger(__name__)
 
@@ -156,11 +156,15 @@ class Scheduler:
             if self._closed:
                 raise SchedulerClosed(f"{self.name} was released: load it again to generate")
             self._waiting.append(request)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, daemon=True, name=f"chatzoo-engine-{self.name}")
-                self._thread.start()
-            self._cv.notify()
+            self._wake()
         return request
+
+    def _wake(self) -> None:
+        """(Holding the condition's lock.) Start the loop's thread if it is not running, and tell it there is work."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, daemon=True, name=f"chatzoo-engine-{self.name}")
+            self._thread.start()
+        self._cv.notify()
 
     def run_between_steps(self, job: Callable[[], Any]) -> Future:
         """Run `job()` on this scheduler's thread between two steps of the batch (a scoring forward pass): it never
@@ -170,10 +174,7 @@ class Scheduler:
             if self._closed:
                 raise SchedulerClosed(f"{self.name} was released: load it again to use it")
             self._jobs.append((job, future))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, daemon=True, name=f"chatzoo-engine-{self.name}")
-                self._thread.start()
-            self._cv.notify()
+            self._wake()
         return future
 
     def _run_jobs(self) -> None:
