@@ -318,7 +318,12 @@ class RemoteChatBOT(ChatBOT):
             "stream_options": {"include_usage": True},
         }
         if "max_new_tokens" in settings:
-            body.update(max_tokens_field(settings.pop("max_new_tokens")))
+            budget = settings.pop("max_new_tokens")
+            if request.prefix is not None and request.prefix.tokens:
+                # The start counts against the reply's length, as on a local model; a server's max_tokens (vLLM's,
+                # ours) counts only what it adds after a continued message.
+                budget = max(1, budget - len(request.prefix.tokens))
+            body.update(max_tokens_field(budget))
         top = logprobs_wanted(settings)
         settings.pop("logprobs", None), settings.pop("top_logprobs", None)
         if top is not None:  # OpenAI refuses top_logprobs without logprobs: both or neither

@@ -17,7 +17,7 @@ from ..wire import ErrorBody, ErrorInfo, FinishReason, error_body
 
 __all__ = ["APIError", "ErrorBody", "ErrorInfo", "error_body", "ChatMessage", "TextPart", "StreamOptions",
            "ChatCompletionRequest", "Usage", "TopLogprob", "TokenLogprob", "ChoiceLogprobs", "AssistantMessage",
-           "Choice", "ChatCompletionResponse", "Delta",
+           "Choice", "PromptLogprob", "ChatCompletionResponse", "Delta",
            "ChunkChoice", "ChatCompletionChunk", "ModelCard", "ModelList", "Health", "from_validation_error",
            "UNSUPPORTED_FIELDS", "MAX_STOP_STRINGS"]
 
@@ -113,6 +113,10 @@ class ChatCompletionRequest(BaseModel):
     response_format: Any = None
     logprobs: Any = None
     top_logprobs: Any = None
+    # vLLM's extensions (translate.py checks them): continue the final assistant message, score the prompt
+    add_generation_prompt: Any = None
+    continue_final_message: Any = None
+    prompt_logprobs: Any = None
 
     @field_validator("stop", mode="before")
     @classmethod
@@ -187,17 +191,29 @@ class Choice(BaseModel):
     finish_reason: FinishReason
 
 
+class PromptLogprob(BaseModel):
+    """vLLM's Logprob: one prompt token's (or one of its alternatives') log-probability, rank and text."""
+
+    logprob: float
+    rank: int
+    decoded_token: str
+
+
+def _absent_if_none(value: Any) -> bool:
+    return value is None
+
+
 class ChatCompletionResponse(BaseModel):
+    """A whole reply. `prompt_logprobs` (vLLM's extension, only when asked): per prompt token, null for the first,
+    then `{token id: PromptLogprob}`, the prompt's own token first, then the `prompt_logprobs` likeliest."""
+
     id: str
     object: Literal["chat.completion"] = "chat.completion"
     created: int
     model: str
     choices: list[Choice]
     usage: Usage
-
-
-def _absent_if_none(value: Any) -> bool:
-    return value is None
+    prompt_logprobs: list[dict[str, PromptLogprob] | None] | None = Field(None, exclude_if=_absent_if_none)
 
 
 class Delta(BaseModel):

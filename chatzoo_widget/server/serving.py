@@ -24,6 +24,8 @@ from ..text.stops import StopCutter
 from ..wire import DONE, SettingsPayload, error_body, finish_reason
 from .admission import RequestSlots
 from ..bots.token_logprobs import openai_content
+from .continuation import Continuation, PrefixSkipper
+from .prompt_scoring import prompt_ids, score_prompt, why_cannot_score
 from .protocol import (APIError, AssistantMessage, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse,
                        Choice, ChoiceLogprobs, ChunkChoice, Delta, Health, ModelCard, ModelList, Usage, completion_id,
                        from_validation_error, now)
@@ -48,6 +50,8 @@ class Job:
     stats: ReplyStats | None = None
     admitted: bool = False  # holds a place in the queue that nobody has taken up yet
     logprobs: bool = False  # the client asked for logprobs
+    continuation: Continuation = field(default_factory=Continuation)  # a start to continue, the prompt to score
+    prompt_logprobs: list[Any] | None = None  # the prompt's scores, once computed
 
 
 def _finish(stats: ReplyStats | None, cut: StopCutter) -> str:
@@ -103,7 +107,31 @@ class ChatServing:
         except ValidationError as exc:
             raise from_validation_error(exc) from None
         t = self.translator.translate(req)
-        return Job(t.query, t.settings, t.stops, req.stream, req.include_usage, ignored=t.ignored, logprobs=t.logprobs)
+        job = Job(t.query, t.settings, t.stops, req.stream, req.include_usage, ignored=t.ignored,
+                  logprobs=t.logprobs, continuation=t.continuation)
+        self._check_continuation(job)
+        return job
+
+    def _check_continuation(self, job: Job) -> None:
+        """vLLM's continue_final_message and prompt_logprobs: refused (400) where the model cannot; a continued
+        start's tokens are added to max_new_tokens, which counts the tokens generated after it (as vLLM's)."""
+        prefix = job.continuation.prefix
+        if prefix is not None:
+            if not getattr(self.bot, "continues_prefix", False):
+                raise APIError(400, f"model {self.model_name!r} cannot continue an assistant message "
+                                    "(continue_final_message)", param="continue_final_message",
+                               code="unsupported_parameter")
+            spec = self.translator.served_spec()
+            counted = self.bot.count_tokens(prefix)
+            if counted and "max_new_tokens" in spec:  # the bot counts its given start against max_new_tokens
+                setting = spec["max_new_tokens"]
+                asked = job.settings.get("max_new_tokens", setting.default)
+                job.settings["max_new_tokens"] = asked + counted if setting.max is None else \
+                    min(asked + counted, max(setting.max, asked))
+        if job.continuation.prompt_logprobs is not None:
+            why = why_cannot_score(self.bot)
+            if why is not None:
+                raise APIError(400, f"prompt_logprobs: {why}", param="prompt_logprobs", code="unsupported_parameter")
 
     def admit(self, job: Job) -> None:
         """Take a place in the queue now (429 here, before any response starts)."""
@@ -142,18 +170,24 @@ class ChatServing:
                 if job.stop_event.is_set():  # stopped before it started
                     post(("end", None))
                     return
+                prefix = job.continuation.prefix
                 try:
+                    if job.continuation.prompt_logprobs is not None:
+                        ids = prompt_ids(self.bot, job.query, job.settings, prefix)
+                        job.prompt_logprobs = score_prompt(self.bot, ids, job.continuation.prompt_logprobs)
                     # The bot cuts at the stop strings itself (its model stops there at once); the StopCutter of
                     # sse_events/complete cuts again, for bots that ignore `stop`.
-                    stream = self.bot.stream(job.query, stop_event=job.stop_event, stop=job.stops, **job.settings)
+                    stream = self.bot.stream(job.query, stop_event=job.stop_event, stop=job.stops, prefix=prefix,
+                                             **job.settings)
                 except ValueError as exc:  # the bot refused the request before any model work
                     post(("invalid", exc))
                     return
                 job.stats = stream.stats
+                skip = PrefixSkipper(prefix)  # the answer holds what the model added to a continued start
                 sent = 0
                 for delta in stream:
                     tokens = stream.stats.tokens or []
-                    post(("delta", (delta, tokens[sent:])))  # a copy, taken in this thread
+                    post(("delta", (skip.feed(delta), tokens[sent:])))  # a copy, taken in this thread
                     sent = len(tokens)
                 rest = (stream.stats.tokens or [])[sent:]
                 if rest:
@@ -271,6 +305,7 @@ class ChatServing:
             id=job.id, created=job.created, model=self.model_name, usage=_usage(job.stats),
             choices=[Choice(message=AssistantMessage(content="".join(parts)), finish_reason=_finish(job.stats, cut),
                             logprobs=self._logprobs(job, tokens))],
+            prompt_logprobs=job.prompt_logprobs,
         )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from ..bots.base import OPENAI_ROLES, ROLES
 from ..bots.settings import MAX_TOP_LOGPROBS, SettingsSpec
 from ..wire import max_tokens_of
+from .continuation import Continuation, read_continuation
 from .protocol import UNSUPPORTED_FIELDS, APIError, ChatCompletionRequest, ChatMessage
 
 ROLE_MAP = {OPENAI_ROLES[r]: r for r in ROLES}  # user -> HUMAN, assistant -> BOT
@@ -27,6 +28,7 @@ class Translated:
     stops: list[str]
     ignored: list[str]  # fields neither OpenAI's nor the model's: never passed on, reported in a header
     logprobs: bool = False  # the answer carries `logprobs`
+    continuation: Continuation = Continuation()  # vLLM's continue_final_message and prompt_logprobs
 
 
 def _content_text(msg: ChatMessage, i: int) -> str:
@@ -58,7 +60,9 @@ def convert_messages(messages: list[ChatMessage]) -> tuple[list[dict[str, str]],
             raise APIError(400, f"messages[{i}] has role {msg.role!r}; this server takes 'system', 'user' and "
                                 "'assistant'", param=f"messages[{i}].role")
     if not query or query[-1]["role"] != "HUMAN":
-        raise APIError(400, "the last message must be a 'user' message to answer", param="messages")
+        raise APIError(400, "the last message must be a 'user' message to answer (to continue a final 'assistant' "
+                            "message, send continue_final_message: true, add_generation_prompt: false)",
+                       param="messages")
     return query, ("\n\n".join(system) if system else None)
 
 
@@ -153,7 +157,8 @@ class RequestTranslator:
         if req.model is not None and req.model != self.model_name:
             raise APIError(404, f"model {req.model!r} not found; this server serves {self.model_name!r} "
                                 "(GET /v1/models)", param="model", code="model_not_found")
-        query, system = convert_messages(req.messages)
+        messages, continuation = read_continuation(req, _content_text)
+        query, system = convert_messages(messages)
         _refuse_unsupported(req)
         settings = self._max_new_tokens(req)
         logprobs, top = _logprobs(req)
@@ -179,4 +184,4 @@ class RequestTranslator:
                                code="unsupported_parameter")
             settings["system_prompt"] = self._setting("system_prompt", system, "messages")
         ignored = sorted(k for k in extras if k not in self.spec)
-        return Translated(query, settings, req.stops, ignored, logprobs)
+        return Translated(query, settings, req.stops, ignored, logprobs, continuation)
