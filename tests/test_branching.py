@@ -152,7 +152,7 @@ class _ContinuingServer:
 
     WORDS = ["Hello", " there", " friend"]
 
-    def __init__(self):
+    def __init__(self, refuse: bool = False):
         import http.server
         import json
         import threading
@@ -178,6 +178,15 @@ class _ContinuingServer:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 fake.bodies.append(body)
+                if refuse and body.get("continue_final_message"):  # as a server without vLLM's fields answers
+                    data = json.dumps({"error": {"message": "Unrecognized request argument supplied: "
+                                                 "continue_final_message", "type": "invalid_request_error"}}).encode()
+                    self.send_response(400)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 alt = {"token": " here", "logprob": -1.5, "bytes": list(b" here")}
                 content = [{"token": w, "logprob": -0.1, "bytes": list(w.encode()),
                             "top_logprobs": [{"token": w, "logprob": -0.1, "bytes": list(w.encode())}, alt]}
@@ -219,25 +228,64 @@ def test_a_remote_column_branches_by_sending_the_start_to_continue():
         server.close()
 
 
-def test_a_server_that_does_not_continue_an_assistant_message_says_it_cannot_branch(tiny_bot):
+def test_a_server_that_does_not_continue_an_assistant_message_says_it_cannot_branch():
+    server = _ContinuingServer(refuse=True)
+    w = ChatZooWidget([{"name": "remote", "url": server.base, "settings": {"logprobs": True, "top_logprobs": 2}}])
+    try:
+        assert w.wait(30)
+        w.send("Greet me.", wait=True, timeout=30)
+        old = w.entries["remote"][-1]
+        w.branch("remote", 1, " here", wait=True, timeout=30)
+        failed = w.entries["remote"][-1]
+        assert failed["stats"]["finish_reason"] == "error"
+        assert failed["stats"]["error"].startswith(f"cannot branch: {server.base}/chat/completions does not continue "
+                                                   "an assistant message")
+        assert "continue_final_message" in failed["stats"]["error"]  # the server's own reason follows
+        assert failed["alternatives"][0]["content"] == old["content"]  # the old reply is still there
+    finally:
+        w.close()
+        server.close()
+
+
+def test_a_column_served_by_our_server_branches_as_the_same_model_does_locally(tiny_chat_dir):
+    """Our server continues the final assistant message (vLLM's continue_final_message): a remote column branched
+    there writes what the same model branched locally writes (greedy), from the same start."""
+    from chatzoo_widget.registry import load_bot
     from test_server_support import LiveServer
 
-    with LiveServer(tiny_bot, model_name="zoo-model") as srv:
-        w = ChatZooWidget([{"name": "ours", "url": srv.base,
-                            "settings": {"logprobs": True, "top_logprobs": 3, "max_new_tokens": 6}}])
+    served = load_bot(tiny_chat_dir, type="chat", name="served", compile=False)
+    with LiveServer(served, model_name="zoo-model") as srv:
+        w = ChatZooWidget([{"name": "tiny", "model": str(tiny_chat_dir), "type": "chat", "settings": SETTINGS,
+                            "load_options": EAGER},
+                           {"name": "ours", "url": srv.base, "settings": SETTINGS}])
         try:
-            assert w.wait(30)
-            w.send("Hello", wait=True, timeout=60)
-            old = w.entries["ours"][-1]
-            alt = old["tokens"][1]["top_logprobs"][1]
-            w.branch("ours", 1, alt["token"], wait=True, timeout=60)
-            failed = w.entries["ours"][-1]
-            assert failed["stats"]["finish_reason"] == "error"
-            assert failed["stats"]["error"].startswith(f"cannot branch: {srv.base}/chat/completions does not continue "
-                                                       "an assistant message")
-            assert failed["alternatives"][0]["content"] == old["content"]  # the old reply is still there
+            assert w.wait(120)
+            old = _ask(w)
+            remote_old = w.entries["ours"][-1]
+            assert [t["token"] for t in remote_old["tokens"]] == [t["token"] for t in old["tokens"]]
+            k = 3
+            tokenizer = served.tokenizer
+            # an alternative whose text tokenises back to itself: the remote start goes as text
+            alt = next(a for a in old["tokens"][k]["top_logprobs"][1:] if a["id"] not in served.eos_token_ids({})
+                       and tokenizer("".join(t["token"] for t in old["tokens"][:k]) + a["token"],
+                                     add_special_tokens=False)["input_ids"]
+                       == [t["id"] for t in old["tokens"][:k]] + [a["id"]])
+            local = w.branch("tiny", k, alt["id"], wait=True, timeout=120)
+            remote = w.branch("ours", k, alt["token"], wait=True, timeout=120)
+            new, remote_new = w.entries["tiny"][-1], w.entries["ours"][-1]
+            assert remote_new["stats"]["finish_reason"] != "error", remote_new["stats"].get("error")
+            assert remote == local  # the same start, then the same greedy continuation
+            assert [t["token"] for t in remote_new["tokens"]] == [t["token"] for t in new["tokens"]]
+            assert [t["logprob"] for t in remote_new["tokens"]] == pytest.approx(
+                [t["logprob"] for t in new["tokens"]], abs=1e-4)
+            assert remote_new["tokens"][k]["token"] == alt["token"]
+            assert remote_new["branched_from"] == {"token_index": k, "token": alt["token"],
+                                                   "replaced": old["tokens"][k]["token"]}
+            assert remote_new["alternatives"][0]["content"] == remote_old["content"]
+            assert len(remote_new["tokens"]) <= MAX_NEW  # the start counts against max_new_tokens, as locally
         finally:
             w.close()
+            served.close()
 
 
 def test_tokens_stay_hidden_while_an_arena_is_blind():

@@ -337,7 +337,34 @@ def test_align_tail_finds_the_reply_in_the_prompts_last_tokens():
     assert align_tail(tokens, "Bye") is None
 
 
-def test_our_own_server_cannot_score_given_text_and_says_so(tiny_chat_dir):
+def test_a_column_served_by_our_server_scores_as_the_same_model_does_locally(tiny_chat_dir):
+    """Our server answers vLLM's prompt_logprobs: a column it serves scores every reply, as its model does locally."""
+    from chatzoo_widget.registry import load_bot
+    from test_server_support import LiveServer
+
+    served = load_bot(tiny_chat_dir, type="chat", name="served", compile=False)
+    with LiveServer(served, model_name="zoo-model") as srv:
+        w = ChatZooWidget([_column("qwen", tiny_chat_dir, "chat"), {"name": "ours", "url": srv.base}])
+        try:
+            assert w.wait(30)
+            w.manager.get("qwen").load.result()
+            _conversation(w, {"qwen": "I am fine, thanks.", "ours": "Hello there friend."})
+            df = w.cross_scores()
+            assert "ours" not in df.attrs["cannot_score"]
+            assert list(df.index) == ["qwen", "ours"] and df.notna().all().all()
+            # the same model and prompt format: the served row equals the local one
+            for attr in ("total", "tokens"):
+                assert df.attrs[attr].loc["ours"].tolist() == pytest.approx(df.attrs[attr].loc["qwen"].tolist(),
+                                                                           abs=1e-3)
+            assert df.loc["ours"].tolist() == pytest.approx(df.loc["qwen"].tolist(), abs=1e-4)
+            assert df.attrs["total"].loc["ours", "ours"] == pytest.approx(
+                sum(_alone(served, [{"role": "HUMAN", "content": PROMPT}], "Hello there friend.")), abs=1e-3)
+        finally:
+            w.close()
+            served.close()
+
+
+def test_a_server_whose_model_cannot_score_says_so(tiny_chat_dir):
     from test_server_support import LiveServer, RecordingBOT
 
     with LiveServer(RecordingBOT(name="scripted"), model_name="zoo-model") as srv:
@@ -346,8 +373,9 @@ def test_our_own_server_cannot_score_given_text_and_says_so(tiny_chat_dir):
             assert w.wait(30)
             _conversation(w, {"qwen": "I am fine, thanks.", "ours": "Hello there friend."})
             df = w.cross_scores()
-            why = df.attrs["cannot_score"]["ours"]  # it answers only a user's last message: a 400, with its reason
-            assert why.startswith("cannot score: the server refused vLLM's prompt_logprobs") and "'user'" in why
+            why = df.attrs["cannot_score"]["ours"]  # a 400 with the server's reason
+            assert why.startswith("cannot score: the server refused vLLM's prompt_logprobs")
+            assert "cannot continue an assistant message" in why
             assert df.loc["qwen"].notna().all()  # its reply is still scored by the local model
         finally:
             w.close()
