@@ -4,8 +4,9 @@ The conversation and the reply go as messages, the reply as the final assistant 
 (`add_generation_prompt: false, continue_final_message: true`), with `prompt_logprobs: 0` and `max_tokens: 1`:
 vLLM renders them with the model's own chat template and answers, per prompt token, `{token id: {logprob, rank,
 decoded_token}}` (null for the first). The reply is the prompt's last tokens: they are taken from the end until
-their text spells the reply. A server that answers without `prompt_logprobs` (the OpenAI API, llama.cpp, our own
-server) or refuses the fields cannot score given text: every reply then says so.
+their text spells the reply. Our own server answers them too (server/prompt_scoring.py). A server that answers
+without `prompt_logprobs` (the OpenAI API, llama.cpp) or refuses the fields cannot score given text: every reply
+then says so.
 """
 
 from __future__ import annotations

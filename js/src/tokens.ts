@@ -83,6 +83,44 @@ export function popover(tokens: EntryTokens, index: number): HTMLElement {
     ...(!tokens.can_branch && tokens.why ? [h("div", { class: "cz-muted cz-token-why", text: tokens.why })] : []));
 }
 
+/** A rectangle in viewport coordinates (what getBoundingClientRect gives). */
+export interface Box { left: number; top: number; right: number; bottom: number }
+
+/** Where the popover goes, in viewport coordinates: under the token, from its left edge. It flips to end at the
+ * token's right edge when it would pass the right of `bounds`, and above the token when it would pass their bottom
+ * and there is more room above; then it is kept inside `bounds` (its top-left corner first, when it is larger). */
+export function placePopover(token: Box, size: { width: number; height: number }, bounds: Box, gap = 2):
+  { left: number; top: number; flipX: boolean; flipY: boolean } {
+  let left = token.left;
+  const flipX = left + size.width > bounds.right;
+  if (flipX) left = token.right - size.width;
+  left = Math.max(bounds.left, Math.min(left, bounds.right - size.width));
+  let top = token.bottom + gap;
+  const flipY = top + size.height > bounds.bottom && token.top - bounds.top > bounds.bottom - token.bottom;
+  if (flipY) top = token.top - gap - size.height;
+  top = Math.max(bounds.top, Math.min(top, bounds.bottom - size.height));
+  return { left, top, flipX, flipY };
+}
+
+/** The part of the viewport where `el` can be seen: the viewport cut by every ancestor that clips its overflow
+ * (a scrolling column or history). */
+export function visibleBounds(el: HTMLElement): Box {
+  const win = el.ownerDocument.defaultView ?? window;
+  const root = el.ownerDocument.documentElement;
+  const box: Box = { left: 0, top: 0, right: root.clientWidth || win.innerWidth, bottom: root.clientHeight || win.innerHeight };
+  for (let a = el.parentElement; a && a !== root; a = a.parentElement) {
+    const style = win.getComputedStyle(a);
+    if ([style.overflowX, style.overflowY].every((o) => o === "visible" || o === "")) continue;
+    const r = a.getBoundingClientRect();
+    if (r.width === 0 && r.height === 0) continue; // not laid out (display: contents, a detached test page)
+    box.left = Math.max(box.left, r.left);
+    box.top = Math.max(box.top, r.top);
+    box.right = Math.min(box.right, r.right);
+    box.bottom = Math.min(box.bottom, r.bottom);
+  }
+  return box;
+}
+
 /** Under a branched reply: where it branched, and the reply it replaced (kept, folded). */
 export function branchedParts(entry: HistoryEntry, open: OpenState): HTMLElement[] {
   const from = entry.branched_from;
@@ -233,10 +271,19 @@ export class TokenViews {
     token.classList.add("cz-token-active");
     const pop = popover(tokens, index);
     pop.dataset.index = String(index);
-    // Under the token, inside the tokens block (positioned): it scrolls with the reply.
-    pop.style.left = `${token.offsetLeft}px`;
-    pop.style.top = `${token.offsetTop + token.offsetHeight + 2}px`;
+    // Inside the tokens block (positioned), so it scrolls with the reply; measured at the block's left edge (its
+    // natural width), then placed where it is seen whole: near the column's or the window's right or bottom edge
+    // it opens to the left or above the token.
+    pop.style.left = "0px";
+    pop.style.top = "0px";
     box.append(pop);
+    const size = pop.getBoundingClientRect();
+    const at = placePopover(token.getBoundingClientRect(), size, visibleBounds(box));
+    const origin = box.getBoundingClientRect();
+    if (size.width) pop.style.width = `${size.width}px`; // keeps its width where less room is left to its right
+    pop.style.left = `${at.left - origin.left - box.clientLeft}px`;
+    pop.style.top = `${at.top - origin.top - box.clientTop}px`;
+    pop.dataset.placement = `${at.flipY ? "above" : "below"} ${at.flipX ? "left" : "right"}`;
   }
 
   private hideSoon(history: HTMLElement): void {

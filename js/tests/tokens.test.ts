@@ -1,7 +1,7 @@
 // Token probabilities under a reply (issue 21): bands, the toggle, the fetch on demand, the popover and the branch.
 import { afterEach, describe, expect, it } from "vitest";
 import { column, mount } from "./fake-model";
-import { band, percent, visible } from "../src/tokens";
+import { band, percent, placePopover, visible } from "../src/tokens";
 
 afterEach(() => document.body.replaceChildren());
 
@@ -61,5 +61,54 @@ describe("token probabilities", () => {
     const { q, col } = mount({ columns: [column("c1", { history: [human, branched] })] });
     expect(q("branch-note", col("c1")).textContent).toBe("Branched at token 1: “!” in place of “␣there”");
     expect(q("branch-old-text", col("c1")).textContent).toContain("Hello there");
+  });
+
+  it("the popover opens to the left near the right edge, above near the bottom, and stays inside", () => {
+    const bounds = { left: 0, top: 0, right: 400, bottom: 300 };
+    const size = { width: 200, height: 120 };
+    const at = (left: number, top: number, width = 30, height = 20) => ({ left, top, right: left + width, bottom: top + height });
+    // room everywhere: under the token, from its left edge
+    expect(placePopover(at(10, 10), size, bounds)).toEqual({ left: 10, top: 32, flipX: false, flipY: false });
+    // near the right edge: it ends at the token's right edge
+    expect(placePopover(at(350, 10, 40), size, bounds)).toEqual({ left: 190, top: 32, flipX: true, flipY: false });
+    // near the bottom: above the token
+    expect(placePopover(at(10, 250), size, bounds)).toEqual({ left: 10, top: 128, flipX: false, flipY: true });
+    // both at once (the bottom-right corner)
+    expect(placePopover(at(360, 270, 30), size, bounds)).toEqual({ left: 190, top: 148, flipX: true, flipY: true });
+    // a token wider than the room to its left (a long token at the left of a narrow column): kept inside
+    expect(placePopover(at(0, 10, 100), { width: 300, height: 50 }, { ...bounds, right: 250 }).left).toBe(0);
+    // too close to the bottom, with less room above: stays below, pushed up inside
+    expect(placePopover(at(10, 100, 30, 20), { width: 50, height: 250 }, bounds)).toMatchObject({ top: 50, flipY: false });
+  });
+
+  it("hovering a token at the column's right edge draws the popover left of it, inside the window", async () => {
+    const { model, q, col } = mount({ columns: [column("c1", { history: [human, bot] })] });
+    q("tokens-toggle", col("c1")).click();
+    model.answer({ ok: true, result: tokens }, "entry_tokens");
+    await flush();
+    // jsdom has no layout: the rectangles a 400 x 300 window would give, the tokens block at (20, 50)
+    const rect = (left: number, top: number, width: number, height: number) =>
+      ({ left, top, width, height, right: left + width, bottom: top + height, x: left, y: top, toJSON: () => ({}) }) as DOMRect;
+    const real = Element.prototype.getBoundingClientRect;
+    Element.prototype.getBoundingClientRect = function (this: Element) {
+      if (this.matches(".cz-token-popover")) return rect(20, 50, 180, 90);
+      if (this.matches(".cz-tokens")) return rect(20, 50, 370, 60);
+      if (this.matches(".cz-token[data-index='1']")) return rect(340, 220, 50, 20);
+      return rect(0, 0, 0, 0);
+    };
+    Object.defineProperty(window, "innerWidth", { value: 400, configurable: true });
+    Object.defineProperty(window, "innerHeight", { value: 300, configurable: true });
+    try {
+      const spans = col("c1").querySelectorAll<HTMLElement>("[data-testid=token]");
+      spans[1].dispatchEvent(new MouseEvent("mouseover", { bubbles: true }));
+      const pop = q("token-popover", col("c1"));
+      expect(pop.dataset.placement).toBe("above left");
+      // ends at the token's right edge (390), above its top (220): in the block's coordinates
+      expect([pop.style.left, pop.style.top, pop.style.width]).toEqual(["190px", "78px", "180px"]);
+    } finally {
+      Element.prototype.getBoundingClientRect = real;
+      Object.defineProperty(window, "innerWidth", { value: 1024, configurable: true }); // jsdom's own
+      Object.defineProperty(window, "innerHeight", { value: 768, configurable: true });
+    }
   });
 });

@@ -126,3 +126,47 @@ def test_token_colours_stay_readable_on_light_and_dark_themes(open_notebook, tin
         assert not low, f"{theme}: token text below contrast 4.5: {low}"
     # the colours follow the theme: light text on the dark theme's tints
     assert sum(found["JupyterLab Dark"][4]["fg"]) > 500 and sum(found["JupyterLab Light"][4]["fg"]) < 250
+
+
+POPOVER_GEOMETRY_JS = """pop => {
+  const r = (e) => { const b = e.getBoundingClientRect(); return {left: b.left, top: b.top, right: b.right, bottom: b.bottom}; };
+  const token = pop.parentElement.querySelector(`.cz-token[data-index="${pop.dataset.index}"]`);
+  // what can be seen: the window, cut by every ancestor that clips (the notebook's scrolling panel)
+  const seen = {left: 0, top: 0, right: document.documentElement.clientWidth, bottom: document.documentElement.clientHeight};
+  for (let a = pop.parentElement; a && a !== document.documentElement; a = a.parentElement) {
+    const s = getComputedStyle(a);
+    if (s.overflowX === 'visible' && s.overflowY === 'visible') continue;
+    const b = r(a);
+    seen.left = Math.max(seen.left, b.left); seen.top = Math.max(seen.top, b.top);
+    seen.right = Math.min(seen.right, b.right); seen.bottom = Math.min(seen.bottom, b.bottom);
+  }
+  return {pop: r(pop), token: r(token), seen, placement: pop.dataset.placement};
+}"""
+
+
+@pytest.mark.timeout(240, method="signal")
+def test_the_popover_of_a_token_at_the_right_and_bottom_edges_stays_in_a_narrow_window(open_notebook, tiny_models):
+    page = open_notebook(setup(tiny_models))
+    root, _ = ask(page)
+    tid(root, "tokens-toggle").click()
+    spans = tid(tid(root, "tokens"), "token")
+    expect(spans).to_have_count(MAX_NEW, timeout=20_000)
+    page.set_viewport_size({"width": 420, "height": 560})
+    rights = spans.evaluate_all("els => els.map(e => e.getBoundingClientRect().right)")
+    k = max(range(len(rights)), key=lambda i: rights[i])  # the token nearest the column's right edge
+    spans.nth(k).evaluate("e => e.scrollIntoView({block: 'end', inline: 'nearest'})")  # at the bottom of the view
+    spans.nth(k).hover()
+    popover = tid(root, "token-popover")
+    expect(popover).to_be_visible()
+    g = popover.evaluate(POPOVER_GEOMETRY_JS)
+    pop, token, seen = g["pop"], g["token"], g["seen"]
+    width, height = pop["right"] - pop["left"], pop["bottom"] - pop["top"]
+    # opened under the token from its left edge, it would have been cut off on the right and at the bottom
+    assert token["left"] + width > seen["right"] and token["bottom"] + height > seen["bottom"], g
+    assert g["placement"] == "above left", g
+    assert seen["left"] - 0.5 <= pop["left"] and pop["right"] <= seen["right"] + 0.5, g  # whole, inside what is seen
+    assert seen["top"] - 0.5 <= pop["top"] and pop["bottom"] <= seen["bottom"] + 0.5, g
+    assert pop["bottom"] <= token["top"] and pop["right"] == pytest.approx(token["right"], abs=1), g  # next to it
+    # the alternatives can still be reached with the mouse and clicked
+    tid(popover, "token-alternative").nth(1).hover()
+    expect(popover).to_be_visible()
