@@ -305,6 +305,9 @@ class _BatchRunner:
     def _resume(self) -> set[tuple]:
         """Take the resumed run's finished conversations as they are; -> the (column id, script, sample)
         conversations still to ask."""
+        if not self.turns.resumed:  # nothing to take: no key built per conversation
+            return {(column.id, s, k) for s in range(len(self.plan.rows)) for k in range(self.samples)
+                    for column in self.columns}
         todo = set()
         for s, row in enumerate(self.plan.rows):
             for k in range(self.samples):
@@ -395,26 +398,31 @@ class _BatchRunner:
                     answered = t + 1
                 return
             history: list[dict[str, Any]] = []
+            sent, shown_once = self._settings(bot, column)  # one set of settings per column and run
+            if self.samples > 1 and "seed" in bot.settings_spec():
+                sent = {**sent, "seed": k}
+                shown_once = {**shown_once, "seed": k}
+            system_prompt = sent.get("system_prompt", "")
+            last = len(script) - 1
+            # the record's fields, copied once (to_dict's asdict deep-copies every field, tokens included); all of
+            # them only where a later turn or the judge reads them
+            every_field = self.judge is not None
             for t, prompt in enumerate(script):
                 if self.stops.stopped.is_set() or column.id in self.removed:
                     return
-                history.append({"role": "HUMAN", "content": prompt, "turn": t})
-                settings, shown = self._settings(bot, column)
-                if self.samples > 1 and "seed" in bot.settings_spec():
-                    settings["seed"] = k
-                query = model_query(history) if t else [{"role": "HUMAN", "content": prompt}]
-                before = query[:-1]
-                text, stats, status = self._ask(bot, query, settings, column.id)
+                if t:
+                    history.append({"role": "HUMAN", "content": prompt, "turn": t})
+                    query = model_query(history)
+                else:
+                    history.append({"role": "HUMAN", "content": prompt, "turn": t})
+                    query = [{"role": "HUMAN", "content": prompt}]
+                text, stats, status = self._ask(bot, query, sent, column.id)
                 text = _answer(text, stats, column.think_tags)
-                if "seed" in settings:
-                    shown["seed"] = settings["seed"]
-                # the record's fields, copied once (to_dict's asdict deep-copies every field, tokens included);
-                # all of them only where a later turn or the judge reads them
-                wanted = STATS_FIELDS if self.judge is not None or t < len(script) - 1 else ROW_STATS
-                st = {key: getattr(stats, key) for key in wanted}
-                history.append({"role": "BOT", "content": text, "turn": t, "stats": st})
-                self._row(column, order, s, k, t, prompt, before, text, st, shown, status,
-                          system_prompt=settings.get("system_prompt", ""), kept=kept)
+                st = {key: getattr(stats, key) for key in (STATS_FIELDS if every_field or t < last else ROW_STATS)}
+                if t < last:  # a later turn reads the conversation so far
+                    history.append({"role": "BOT", "content": text, "turn": t, "stats": st})
+                self._row(column, order, s, k, t, prompt, query[:-1], text, st, dict(shown_once), status,
+                          system_prompt=system_prompt, kept=kept)
                 answered = t + 1
                 if status == "cancelled":
                     self.stopped = self.stopped or column.id not in self.removed  # a removed column stops alone
@@ -427,13 +435,14 @@ class _BatchRunner:
 
     def _settings(self, bot: ChatBOT, column: Column) -> tuple[dict[str, Any], dict[str, Any]]:
         """(the settings sent, the settings shown in the rows) of a column: read at its first reply, so one run
-        uses one set of settings per column (and building them per reply is not paid 1,000 times)."""
+        uses one set of settings per column (and building them per reply is not paid 1,000 times). Shared by
+        the column's conversations: copy before changing them."""
         cached = self.settings_of.get(column.id)  # a dict read is atomic: no lock per reply
         if cached is None:
             cached = (self.manager.turn_settings(bot, column.settings), self.manager.effective_settings(column))
             with self.lock:
                 self.settings_of[column.id] = cached
-        return dict(cached[0]), dict(cached[1])
+        return cached
 
     def _ask(self, bot: ChatBOT, query: list[dict[str, str]], settings: dict[str, Any], column_id: str):
         """One reply -> (text, stats, status); never raises."""
@@ -513,11 +522,13 @@ class _BatchRunner:
                 return
             self.done += 1
             done = self.done
-            records = sorted(self.group_rows.get(key, []), key=lambda r: [c.id for c in self.columns].index(r["id"]))
-            final = sorted(self.final_rows.get(key[:2], []), key=lambda r: r["_order"])
-        if self.checked and key[2] == len(self.scripts[key[0]]) - 1 and not self.stops.stopped.is_set():
-            select_best(self.plan, key[0], final, self.graders)  # needs every column's reply to the row
-        if key[2] == len(self.scripts[key[0]]) - 1:
+            last = key[2] == len(self.scripts[key[0]]) - 1
+            final = sorted(self.final_rows.get(key[:2], []), key=_by_order) if last else []
+            records = [] if self.judge is None else sorted(
+                self.group_rows.get(key, []), key=lambda r: [c.id for c in self.columns].index(r["id"]))
+        if last:
+            if self.checked and not self.stops.stopped.is_set():
+                select_best(self.plan, key[0], final, self.graders)  # needs every column's reply to the row
             self.on_row(final)
         self.on_progress(done, self.total)
         if self.judge is None or self.stops.stopped.is_set():
@@ -557,6 +568,10 @@ class _BatchRunner:
         if self.judge is not None:
             df.attrs["judgments"] = list(self.judgments)
         return df
+
+
+def _by_order(row: dict[str, Any]) -> int:
+    return row["_order"]
 
 
 def _answer(text: str, stats: ReplyStats, tags: tuple[str, str] | None) -> str:

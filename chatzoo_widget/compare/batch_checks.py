@@ -33,7 +33,8 @@ class BatchPlan:
         return bool(self.checks) or any(self.row_checks)
 
     def checks_of(self, s: int) -> list[Check]:
-        return self.checks + self.row_checks[s]
+        own = self.row_checks[s]
+        return self.checks + own if own else self.checks  # no copy per reply when the row has none of its own
 
     def graders_wanted(self, default: Any) -> dict[str, Any]:
         """{key: provider} of every grader a graded check needs (`default` for those naming none)."""

@@ -31,32 +31,37 @@ Grader = Callable[[Check, CheckContext], dict]
 
 def run_check(check: Check, ctx: CheckContext, grader: Grader | None = None, base: str = ".") -> dict[str, Any]:
     """One check on one reply -> {type, pass, score, reason, metric, weight, error} (never raises)."""
-    record: dict[str, Any] = {"type": check.type, "metric": check.metric, "weight": check.weight, "error": None}
-    if check.base == "assert-set":
+    kind = check.base
+    if kind == "assert-set":
+        record: dict[str, Any] = {"type": check.type, "metric": check.metric, "weight": check.weight, "error": None}
         children = [run_check(c, ctx, grader, base) for c in check.children]
         result = aggregate(children, check.threshold)
         record.update(result, checks=children)
         record.pop("metrics", None)
         return _weight_zero(check, record)
     try:
-        value = render_value(check.value, ctx.vars) if check.base != "python" else check.value
+        value = check.value if kind == "python" else render_value(check.value, ctx.vars)
     except KeyError as exc:
-        return _failed(record, f"the row has no field {exc.args[0]!r} (in the check's value {check.value!r})")
+        return _failed(check, f"the row has no field {exc.args[0]!r} (in the check's value {check.value!r})")
     try:
-        result = _dispatch(check, value, ctx, grader, base)
+        on_output = _ON_OUTPUT.get(kind)  # most checks read the output alone: one lookup, one call
+        result = (on_output(ctx.output, value, check.inverse) if on_output is not None
+                  else _dispatch(check, value, ctx, grader, base))
     except Exception as exc:  # the check could not run: it fails with the reason, the others go on
-        prefix = "Python check failed" if check.base == "python" else f"{check.base} could not run"
-        return _failed(record, f"{prefix}: {format_error(exc)}")
-    record.update(result)
-    return _weight_zero(check, record)
+        prefix = "Python check failed" if kind == "python" else f"{kind} could not run"
+        return _failed(check, f"{prefix}: {format_error(exc)}")
+    return {"type": check.type, "metric": check.metric, "weight": check.weight, "error": None,
+            "pass": True if check.weight == 0 else result["pass"],  # weight 0: a metric only, never fails
+            "score": result["score"], "reason": result["reason"],
+            **({k: v for k, v in result.items() if k not in _OUTCOME} if len(result) > 3 else {})}
+
+
+_OUTCOME = ("pass", "score", "reason")
+_ON_OUTPUT = {**text.HANDLERS, **jsonout.HANDLERS}
 
 
 def _dispatch(check: Check, value: Any, ctx: CheckContext, grader: Grader | None, base: str) -> dict[str, Any]:
     kind, inverse = check.base, check.inverse
-    if kind in text.HANDLERS:
-        return text.HANDLERS[kind](ctx.output, value, inverse)
-    if kind in jsonout.HANDLERS:
-        return jsonout.HANDLERS[kind](ctx.output, value, inverse)
     if kind == "levenshtein":
         return similarity.levenshtein(ctx.output, value, inverse, check.threshold)
     if kind == "rouge-n":
@@ -74,9 +79,9 @@ def _dispatch(check: Check, value: Any, ctx: CheckContext, grader: Grader | None
     raise ValueError(f"{kind} is scored across the columns, not on one reply")
 
 
-def _failed(record: dict[str, Any], reason: str) -> dict[str, Any]:
-    record.update({"pass": False, "score": 0.0, "reason": reason, "error": reason})
-    return record
+def _failed(check: Check, reason: str) -> dict[str, Any]:
+    return {"type": check.type, "metric": check.metric, "weight": check.weight, "error": reason,
+            "pass": False, "score": 0.0, "reason": reason}
 
 
 def _weight_zero(check: Check, record: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,15 +44,30 @@ def render_value(value: Any, vars: Mapping[str, Any]) -> Any:
     if isinstance(value, str):
         if "{{" not in value:
             return value
-
-        def fill(m: re.Match) -> str:
+        parts = _template(value)
+        out = [parts[0]]
+        for i in range(1, len(parts), 2):
             cur: Any = vars
-            for part in m.group(1).split("."):
+            for part in parts[i]:
                 if not isinstance(cur, Mapping) or part not in cur:
-                    raise KeyError(m.group(1))
+                    raise KeyError(".".join(parts[i]))
                 cur = cur[part]
-            return "" if cur is None else str(cur)
-        return _MUSTACHE.sub(fill, value)
+            out.append("" if cur is None else str(cur))
+            out.append(parts[i + 1])
+        return "".join(out)
     if isinstance(value, list):
         return [render_value(v, vars) for v in value]
     return value
+
+
+@functools.lru_cache(maxsize=1024)
+def _template(value: str) -> tuple:
+    """A value's text split once (a batch fills the same few values for every reply): literal text at even
+    places, each placeholder's field path (a tuple of names) between them."""
+    parts: list[Any] = []
+    pos = 0
+    for m in _MUSTACHE.finditer(value):
+        parts += [value[pos:m.start()], tuple(m.group(1).split("."))]
+        pos = m.end()
+    parts.append(value[pos:])
+    return tuple(parts)

@@ -3,6 +3,7 @@ validated once, before a run starts. A Python callable is short for `{"type": "p
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,11 +40,12 @@ class Check:
     provider: Any = None
     children: list["Check"] = field(default_factory=list)
 
-    @property
+    # cached: a batch reads them several times per check and reply
+    @functools.cached_property
     def inverse(self) -> bool:
         return self.type.startswith("not-")
 
-    @property
+    @functools.cached_property
     def base(self) -> str:
         return self.type.removeprefix("not-")
 
