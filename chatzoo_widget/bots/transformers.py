@@ -437,6 +437,11 @@ class TransformersChatBOT(ChatBOT):
 
             quantize_int8(self.model)
             self._int8_done = True
+        if not getattr(self, "_packing_done", False):  # bfloat16 on a CPU: oneDNN's packed linears (models/packed_linear.py)
+            from ..models.packed_linear import pack_linears
+
+            self.packed_linears = pack_linears(self.model)
+            self._packing_done = True
 
     # ----- facts about the model ---------------------------------------------------------------
     @property
@@ -474,6 +479,7 @@ class TransformersChatBOT(ChatBOT):
             dtype=str(dtype).removeprefix("torch.") if dtype is not None else None,
             dtype_reason=self.dtype_choice.reason if self.dtype_choice else f"dtype={self.dtype!r}",
             decode_step=self.decode_step_status(),
+            packed_linears=getattr(self, "packed_linears", 0),
             quantization=self.quantization or (f"{self.quantize} weight-only" if self.quantize else None),
             parameters=self._parameters,
             context_length=self.context_length,

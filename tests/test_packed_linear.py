@@ -1,0 +1,162 @@
+"""bfloat16 linear layers on oneDNN's packed weights (models/packed_linear.py): the same products and greedy tokens
+as plain bfloat16 `nn.Linear`, eager and compiled; `.weight` and `state_dict()` still read; and the fallbacks
+(CHATZOO_PACKED_LINEAR=0, float32, a CPU without native bfloat16) keep plain layers and say why.
+
+The suite pins CHATZOO_DTYPE=float32, so every load here asks for bfloat16 explicitly.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from chatzoo_widget.engine.request import EngineRequest
+from chatzoo_widget.models import packed_linear, precision
+from chatzoo_widget.models.packed_linear import PACKED_ENV, PackedLinear, pack_linears, packing_unavailable
+from chatzoo_widget.registry import load_bot
+
+NATIVE = precision.native_bf16_flag() is not None and torch.backends.mkldnn.is_available()
+needs_bf16 = pytest.mark.skipif(not NATIVE, reason="the CPU has no native bfloat16 (avx512_bf16/amx_bf16) or "
+                                                    "torch has no oneDNN: packing stays off there")
+NEW = 16
+NEAR_TIE = 1e-2  # bfloat16 logits: two best this close may swap with the order of a sum
+
+
+class TwoLayers(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.up = nn.Linear(64, 96, bias=True)
+        self.down = nn.Linear(96, 64, bias=False)
+
+    @property
+    def device(self) -> torch.device:
+        return self.up.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.up.weight.dtype
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down(torch.relu(self.up(x)))
+
+
+@needs_bf16
+@pytest.mark.parametrize("shape", [(1, 64), (2, 64), (3, 64), (8, 64), (1, 1, 64), (2, 5, 64), (600, 64)])
+def test_packed_layer_computes_what_the_plain_layer_does(shape):
+    torch.manual_seed(0)
+    plain = TwoLayers().to(torch.bfloat16).eval()
+    packed = TwoLayers().to(torch.bfloat16).eval()
+    packed.load_state_dict(plain.state_dict())
+    assert pack_linears(packed) == 2 and isinstance(packed.up, PackedLinear)
+    x = torch.randn(shape, dtype=torch.bfloat16)
+    with torch.inference_mode():
+        want, got = plain(x), packed(x)
+    assert got.shape == want.shape and got.dtype == torch.bfloat16
+    torch.testing.assert_close(got, want, rtol=1.6e-2, atol=1e-2)
+
+
+@needs_bf16
+def test_weight_and_state_dict_still_read_the_plain_weights():
+    plain = TwoLayers().to(torch.bfloat16)
+    packed = TwoLayers().to(torch.bfloat16)
+    packed.load_state_dict(plain.state_dict())
+    pack_linears(packed)
+    assert torch.equal(packed.up.weight, plain.up.weight)  # unpacking is exact
+    state = packed.state_dict()
+    assert sorted(state) == sorted(plain.state_dict())
+    assert all(torch.equal(state[k], v) for k, v in plain.state_dict().items())
+    packed.down.weight = torch.zeros(64, 96, dtype=torch.bfloat16)  # what tie_weights does to a head
+    assert not packed.down(torch.ones(1, 96, dtype=torch.bfloat16)).any()
+
+
+def test_packing_stays_off_where_it_does_not_pay(monkeypatch):
+    model = TwoLayers()
+    assert "not bfloat16" in packing_unavailable(model) and pack_linears(model) == 0  # float32
+    model = model.to(torch.bfloat16)
+    monkeypatch.setenv(PACKED_ENV, "0")
+    assert packing_unavailable(model) == f"{PACKED_ENV} turns it off" and pack_linears(model) == 0
+    monkeypatch.delenv(PACKED_ENV)
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    assert "no native bfloat16" in packing_unavailable(model) and pack_linears(model) == 0
+    assert type(model.up) is nn.Linear
+
+
+def greedy(bot, text: str, new: int = NEW) -> tuple[torch.Tensor, list[int]]:
+    ids = bot.get_input(bot.build_prompt([{"role": "HUMAN", "content": text}], {}))["input_ids"]
+    gen = bot.prepare_gen_kwargs(bot.merge_settings(dict(do_sample=False, max_new_tokens=new))[0])
+    gen["eos_token_id"] = []  # the full length: more steps compared
+    request = bot.scheduler.submit(EngineRequest(prepare=lambda: ids, gen_kwargs=gen))
+    request.wait_finished()
+    return ids, request.generated
+
+
+def near_tie(bot, ids: torch.Tensor, reply: list[int]) -> int:
+    """The first step at which the plain model's two best logits are within NEAR_TIE (len(reply): none)."""
+    with torch.inference_mode():
+        logits = bot.model(input_ids=torch.cat([ids, torch.tensor([reply])], dim=1)).logits[0, ids.shape[1] - 1:-1]
+    top = logits.float().topk(2, dim=-1).values
+    close = ((top[:, 0] - top[:, 1]) < NEAR_TIE).nonzero()
+    return int(close[0]) if close.numel() else len(reply)
+
+
+@pytest.fixture(scope="module")
+def plain_bf16(tiny_chat_dir):
+    mp = pytest.MonkeyPatch()
+    mp.setenv(PACKED_ENV, "0")
+    bot = load_bot(tiny_chat_dir, type="chat", dtype="bfloat16", compile=False)
+    mp.undo()
+    yield bot
+    bot.close()
+
+
+@needs_bf16
+def test_a_bf16_load_packs_and_decodes_the_same_greedy_tokens(plain_bf16, tiny_chat_dir):
+    assert plain_bf16.describe()["packed_linears"] == 0
+    assert not any(isinstance(m, PackedLinear) for m in plain_bf16.model.modules())
+    bot = load_bot(tiny_chat_dir, type="chat", dtype="bfloat16", compile=False)
+    try:
+        linears = sum(isinstance(m, PackedLinear) for m in bot.model.modules())
+        assert linears > 0 and bot.describe()["packed_linears"] == linears
+        for text in ("Hello there", "Tell me about dragons and paint"):
+            ids, want = greedy(plain_bf16, text)
+            _, got = greedy(bot, text)
+            cut = near_tie(plain_bf16, ids, want)
+            assert got[:cut] == want[:cut], f"differs before the near tie at step {cut}"
+    finally:
+        bot.close()
+
+
+@needs_bf16
+def test_the_compiled_step_runs_on_packed_linears_with_the_same_tokens(plain_bf16, tiny_chat_dir):
+    bot = load_bot(tiny_chat_dir, type="chat", dtype="bfloat16", compile=True)
+    try:
+        greedy(bot, "warm up", 2)
+        assert bot.scheduler.compiled.wait_ready(600), "compiling took over 10 minutes"
+        assert bot.describe()["decode_step"] == "compiled" and bot.describe()["packed_linears"] > 0
+        before = bot.scheduler.compiled.compiled_steps
+        ids, want = greedy(plain_bf16, "Tell me about dragons and paint")
+        _, got = greedy(bot, "Tell me about dragons and paint")
+        assert bot.scheduler.compiled.compiled_steps > before  # the compiled graph decoded
+        cut = near_tie(plain_bf16, ids, want)
+        assert got[:cut] == want[:cut], f"differs before the near tie at step {cut}"
+    finally:
+        bot.close()
+
+
+def test_the_custom_op_gives_its_shape_to_the_compiler():
+    fake = packed_linear._packed_linear_shape(torch.empty(3, 64, device="meta"), torch.empty(0), None, 96)
+    assert fake.shape == (3, 96)
+
+
+@needs_bf16
+def test_int8_on_bf16_keeps_its_own_layers(tiny_chat_dir):
+    from chatzoo_widget.models.int8 import Int8Linear
+
+    bot = load_bot(tiny_chat_dir, type="chat", dtype="bfloat16", quantize="int8", compile=False)
+    try:
+        assert any(isinstance(m, Int8Linear) for m in bot.model.modules())
+        assert bot.describe()["packed_linears"] == 0
+        assert len(greedy(bot, "Hello", 4)[1]) == 4
+    finally:
+        bot.close()
