@@ -47,3 +47,48 @@ def test_an_int8_model_answers_and_keeps_the_text_likelihood(tiny_chat_dir):
 def test_an_unknown_quantize_value_names_the_choices(tiny_chat_dir):
     with pytest.raises(ValueError, match="quantize must be None or 'int8'"):
         load_bot(tiny_chat_dir, type="chat", quantize="int4")
+
+
+@pytest.mark.parametrize("rows", [1, 2, 8, 9])
+def test_the_compiled_int8_product_equals_the_kernels(rows):
+    """Compiled, rows up to FUSED_ROWS take the fused reduction (more take the kernel): the same products."""
+    torch.manual_seed(0)
+    layer = Int8Linear(nn.Linear(256, 384).to(torch.bfloat16))
+    x = torch.randn(rows, 1, 256, dtype=torch.bfloat16)
+    with torch.inference_mode():
+        eager = layer(x)
+        compiled = torch.compile(layer, dynamic=False)(x)
+    assert compiled.shape == eager.shape == (rows, 1, 384) and compiled.dtype == torch.bfloat16
+    torch.testing.assert_close(compiled.float(), eager.float(), rtol=2e-2, atol=2e-2)
+
+
+def test_a_compiled_int8_step_decodes_the_eager_int8_tokens(tiny_chat_dir):
+    from chatzoo_widget.engine.request import EngineRequest
+
+    fast = load_bot(tiny_chat_dir, type="chat", dtype="float32", quantize="int8", compile=True)
+    slow = load_bot(tiny_chat_dir, type="chat", dtype="float32", quantize="int8", compile=False)
+
+    def greedy(bot, new):
+        ids = bot.get_input(bot.build_prompt([{"role": "HUMAN", "content": "Tell me about dragons"}], {}))
+        gen = bot.prepare_gen_kwargs(bot.merge_settings(dict(do_sample=False, max_new_tokens=new))[0])
+        gen["eos_token_id"] = []
+        request = bot.scheduler.submit(EngineRequest(prepare=lambda: ids["input_ids"], gen_kwargs=gen))
+        request.wait_finished()
+        return ids["input_ids"], request.generated
+
+    try:
+        greedy(fast, 2)
+        assert fast.scheduler.compiled.wait_ready(600), "compiling took over 10 minutes"
+        before = fast.scheduler.compiled.compiled_steps
+        ids, want = greedy(slow, 16)
+        got = greedy(fast, 16)[1]
+        assert fast.scheduler.compiled.compiled_steps > before
+        with torch.inference_mode():  # compare up to the first near tie of the eager model's two best logits
+            logits = slow.model(input_ids=torch.cat([ids, torch.tensor([want])], 1)).logits[0, ids.shape[1] - 1:-1]
+        top = logits.float().topk(2, dim=-1).values
+        ties = ((top[:, 0] - top[:, 1]) < 1e-3).nonzero()
+        cut = int(ties[0]) if ties.numel() else len(want)
+        assert got[:cut] == want[:cut], f"differs before the near tie at step {cut}"
+    finally:
+        fast.close()
+        slow.close()

@@ -2,7 +2,8 @@
 
 Decoding reads every weight once per token, so a quarter of float32's bytes is up to 4x less to read. The product
 is torch's own `aten._weight_int8pack_mm` (activations stay in the model's float dtype; the int8 weights are
-scaled inside the kernel), so nothing beyond torch is needed. Symmetric per-row scales: scale = max |w| / 127.
+scaled inside the kernel), so nothing beyond torch is needed. Inside a compiled CPU decode step (engine/compiled.py)
+the product is written so that inductor generates one fused int8 reduction instead (see `forward`). Symmetric per-row scales: scale = max |w| / 127.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from typing import Any
 
 import torch
 from torch import nn
+
+#: rows up to which a compiled step computes the product as one fused reduction (decode steps; prefill is eager)
+FUSED_ROWS = 8
 
 
 class Int8Linear(nn.Module):
@@ -30,7 +34,14 @@ class Int8Linear(nn.Module):
         flat = x.reshape(-1, self.in_features)
         if flat.dtype != self.scales.dtype:
             flat = flat.to(self.scales.dtype)
-        out = torch.ops.aten._weight_int8pack_mm(flat.contiguous(), self.weight_int8, self.scales)
+        if torch.compiler.is_compiling() and flat.shape[0] <= FUSED_ROWS and flat.device.type == "cpu":
+            # Written as a product and a sum, inductor fuses the int8 -> float conversion into one reduction
+            # loop that reads each int8 weight once: about twice `_weight_int8pack_mm`'s speed for a decode step.
+            # Never eager: there the product would be materialized ([rows, out, in] floats).
+            out = ((flat[:, None, :].float() * self.weight_int8[None].float()).sum(-1) * self.scales.float())
+            out = out.to(flat.dtype)
+        else:
+            out = torch.ops.aten._weight_int8pack_mm(flat.contiguous(), self.weight_int8, self.scales)
         if self.bias is not None:
             out = out + self.bias
         return out.reshape(*x.shape[:-1], self.out_features)
