@@ -71,8 +71,10 @@ def test_report_shows_every_part_of_the_comparison(tmp_path):
     assert board.select("tbody tr")[0].select("td")[0].get_text() == "alpha"
     verdicts = soup.select_one("[data-testid=judgments]")
     assert "judge-bot" in verdicts.get_text() and "Answer A is right." in verdicts.get_text()
-    batch = soup.select_one("[data-testid=batch]")
-    assert "Name a fruit." in batch.get_text() and {"alpha", "beta"} <= {td.get_text() for td in batch.select("td")}
+    grid = soup.select_one("[data-testid=grid]")
+    assert [c.get_text() for c in grid.select("[data-testid=grid-column]")] == ["alpha", "beta"]
+    (row,) = grid.select("[data-testid=grid-row]")
+    assert "Name a fruit." in row.select_one("[role=rowheader]").get_text()
     manifests = {m.select_one("summary").get_text() for m in soup.select("[data-testid=manifest]")}
     assert manifests == {"alpha", "beta"}
 
@@ -81,7 +83,7 @@ def test_report_with_nothing_said_yet(tmp_path):
     w = ChatZooWidget([ScriptedBOT("solo")])
     soup = soup_of(w.export(tmp_path / "empty.html").read_text(encoding="utf-8"))
     assert list(columns_of(soup)) == ["solo"] and "No conversation yet." in soup.get_text()
-    assert soup.select_one("[data-testid=votes]") is None and soup.select_one("[data-testid=batch]") is None
+    assert soup.select_one("[data-testid=votes]") is None and soup.select_one("[data-testid=grid]") is None
 
 
 def test_the_page_needs_nothing_from_elsewhere(tmp_path):

@@ -4,8 +4,9 @@ The conversation part is the download's document (`compare.comparison_document`,
 button saves). While an arena conversation is blind it goes through the widget's own `BlindFilter` exactly as
 the download does (columns labelled in display order, no models or settings, past votes labelled as their round
 was), the rendered prompts are held back (`compare.hide_prompts`), and the parts that are about the models by
-name (manifests, the leaderboard) are left out; batch tables lose their model and settings columns and pass the
-same filter. No label is computed here.
+name (manifests, the leaderboard) are left out; the batch grid (its column names, replies and check reasons) and
+the summary tables pass the same filter, and the summary loses its model and settings columns. No label is
+computed here.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from .. import compare
+from ..compare.grid import grid_row
 
 # Batch/summary table columns that name a model or tell the columns apart by their settings.
 _BLIND_TABLE_COLUMNS = ("model", "settings", "rendered_prompt")
@@ -73,9 +75,55 @@ def _summary(widget: Any, batch: pd.DataFrame | None) -> tuple[list[dict[str, An
             for title, frame in parts if isinstance(frame, pd.DataFrame)], None
 
 
-def report_data(widget: Any, *, manifests: bool = True) -> dict[str, Any]:
+def _display_order(widget: Any, names: list[str]) -> list[str]:
+    """`names` (a batch's columns) left to right as the widget shows them (the arena's order while blind); columns
+    removed since the run keep their run order, after the others."""
+    try:
+        columns = widget.manager.columns
+        shown = [columns[cid].name for cid in widget._book.presenter.order() if cid in columns]
+    except Exception:  # noqa: BLE001 - a widget without a presenter: the run's order
+        shown = []
+    return [n for n in shown if n in names] + [n for n in names if n not in shown]
+
+
+def batch_grid(widget: Any, batch: Any, *, limit: int | None = None) -> dict[str, Any] | None:
+    """A batch run as the widget's results grid: {"columns", "rows", "total"}, a row per (script, sample) with each
+    column's final reply as a cell (`compare.grid.grid_row`: reply, status, error, pass, score, checks), plus the
+    earlier turns of a multi-turn script (`earlier`: [{"prompt", "reply"}]). `limit` keeps the first rows (the
+    notebook's snapshot); `total` counts them all. None without a batch."""
+    if not isinstance(batch, pd.DataFrame) or batch.empty or "column" not in batch.columns:
+        return None
+    whole = batch
+    if limit is not None:  # the first rows' scripts only: a snapshot costs the same whatever the batch's size
+        batch = batch[batch["script"].isin(sorted(set(batch["script"]))[:limit])]
+    groups: dict[tuple[int, int], list[dict[str, Any]]] = {}  # one pass over the frame, no per-row pandas
+    wanted = [c for c in ("script", "sample", "turn", "id", "prompt", "column", "reply", "status", "error", "pass",
+                          "score", "checks", "_order") if c in batch.columns]
+    for r in batch[wanted].to_dict("records"):
+        r = {k: _plain(v) if k != "checks" else v for k, v in r.items()}
+        r.setdefault("sample", 0)
+        r.setdefault("turn", 0)
+        groups.setdefault((int(r["script"]), int(r["sample"] or 0)), []).append(r)
+    rows = []
+    for key in sorted(groups)[:limit]:
+        records = sorted(groups[key], key=lambda r: r["turn"])
+        last = records[-1]["turn"]
+        row = grid_row([r for r in records if r["turn"] == last])
+        for r in records:  # earlier turns of a script, under its column's final reply
+            if r["turn"] != last and str(r["column"]) in row["cells"]:
+                row["cells"][str(r["column"])].setdefault("earlier", []).append(
+                    {"prompt": r.get("prompt") or "", "reply": r.get("reply") or ""})
+        rows.append(row)
+    total = len(groups) if limit is None else len(whole[["script", "sample"]].drop_duplicates()) \
+        if "sample" in whole.columns else whole["script"].nunique()
+    names = list(dict.fromkeys(str(c) for c in whole["column"]))
+    return {"columns": _display_order(widget, names), "rows": rows, "total": total}
+
+
+def report_data(widget: Any, *, manifests: bool = True, batch_rows: int | None = None) -> dict[str, Any]:
     """Everything the report shows, as JSON-able data (see the module docstring for what blind changes);
-    `manifests=False` leaves the manifests out (the notebook's snapshot does not show them)."""
+    `manifests=False` leaves the manifests out (the notebook's snapshot does not show them); `batch_rows` keeps
+    that many of the batch grid's rows (the snapshot's bound)."""
     book, blind_filter = widget._book, widget._blind
     blind = book.is_blind()
     doc = compare.comparison_document(widget.manager, book, widget._arena, judgments=widget._judges.judgments,
@@ -92,7 +140,7 @@ def report_data(widget: Any, *, manifests: bool = True) -> dict[str, Any]:
         "blind": blind,
         "arena": widget._arena is not None,
         "leaderboard": None if blind else (dict(widget.leaderboard_table) or None),
-        "batch": table(batch, blind=blind),
+        "grid": batch_grid(widget, batch, limit=batch_rows),
         "summary": [{**part, "table": table_blind(part["table"], blind)} for part in summary],
         "summary_error": summary_error,
     }

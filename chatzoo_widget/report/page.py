@@ -3,7 +3,7 @@
 Everything is inline (style, a small script, no font, image or link to elsewhere) and a Content-Security-Policy
 in the page itself forbids every fetch and every script but the report's own (allowed by its hash): even a reply
 that got past the sanitiser could neither run nor load anything. Without JavaScript the page reads the same; the
-script only adds a column filter and "expand/collapse all". The work is linear in the size of the comparison:
+script only adds a column filter, "expand/collapse all" and the batch grid's filters (grid.py). The work is linear in the size of the comparison:
 one pass over the data into a list of strings, joined once.
 """
 
@@ -16,6 +16,7 @@ import json
 import pathlib
 from typing import Any, Iterable, Mapping, Sequence
 
+from .grid import grid_html
 from .markdown import markdown_to_html
 
 HERE = pathlib.Path(__file__).parent
@@ -193,16 +194,15 @@ def render_page(data: Mapping[str, Any], title: str = "ChatZoo comparison") -> s
         parts.append(section("Leaderboard", _leaderboard_html(data["leaderboard"]), "leaderboard-section"))
     if doc.get("judgments"):
         parts.append(section("Judge verdicts", _judgments_html(doc["judgments"]), "judgments-section"))
-    if data.get("batch"):
-        batch = data["batch"]
-        parts.append(section("Batch run", table_html(batch["columns"], batch["rows"], testid="batch"), "batch-section"))
-    for part in data.get("summary") or ():
+    for part in data.get("summary") or ():  # the batch's statistics, above its grid
         summary = part["table"]
         parts.append(section(part["title"], table_html(summary["columns"], summary["rows"], testid="summary"),
                              "summary-section"))
     if data.get("summary_error"):
         parts.append(section("Batch summary", f'<p class="cz-error">{esc(data["summary_error"])}</p>',
                              "summary-section"))
+    if data.get("grid"):
+        parts.append(section("Batch results", grid_html(data["grid"]), "batch-section"))
     if doc.get("manifests"):
         parts.append(section("Manifests", _manifests_html(doc["manifests"]), "manifests-section"))
     parts.append(f"</main><script>{SCRIPT}</script></body></html>\n")
