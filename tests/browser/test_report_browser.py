@@ -2,7 +2,8 @@
 
 A reader sees every column, the page asks for nothing, no payload a model wrote runs (neither a dialog nor a
 window flag), a 1 MB reply loads, the column filter works, and without JavaScript the page reads the same. The
-widget's "Download report" button in JupyterLab saves the same report.
+widget's "Download report" button in JupyterLab saves the same report. A 1,000 x 4 batch's grid opens at once, its
+filters (all, failures, columns disagree) show the right rows, and it reads without JavaScript too.
 """
 
 from __future__ import annotations
@@ -114,5 +115,81 @@ def test_download_report_button_saves_the_report_in_jupyterlab(open_notebook, br
         assert report.locator("[data-testid=column-name]").all_inner_texts() == ["alpha", "beta"]
         assert report.locator("[data-testid=reply] strong").first.inner_text() == "alpha"
         assert report.requests == [saved.as_uri()]
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def batch_report(tmp_path_factory):
+    """A 1,000-row x 4-column batch in a report: per row, columns pass or fail by the row's number, so each
+    filter's rows are known: row i fails in column c when (i + c) % 5 == 0 and in every column when i % 7 == 0."""
+    def bot(c):
+        return ScriptedBOT(f"col{c}", reply=lambda q, c=c: (
+            "wrong" if (n := int(q[-1]["content"].split("#")[1])) % 7 == 0 or (n + c) % 5 == 0
+            else "right. " + "A long reply goes on here. " * (12 if n % 3 == 0 else 0)))
+
+    w = ChatZooWidget([bot(c) for c in range(4)])
+    w.run_batch([f"Question #{i}" for i in range(1000)], checks=[{"type": "icontains", "value": "right"}])
+    path = w.export(tmp_path_factory.mktemp("grid") / "batch.html")
+    w.close()
+    fails = [i for i in range(1000) if i % 7 == 0 or any((i + c) % 5 == 0 for c in range(4))]
+    disagree = [i for i in fails if i % 7 != 0]
+    return path, fails, disagree
+
+
+def test_batch_grid_filters_in_chromium(browser, batch_report):
+    path, fails, disagree = batch_report
+    size = path.stat().st_size
+    context, page = open_offline(browser, path)
+    try:
+        nav = page.evaluate("() => performance.getEntriesByType('navigation')[0].toJSON()")
+        print(f"\n1,000 x 4 batch report: {size / 1e6:.2f} MB, load event at {nav['loadEventEnd']:.0f} ms")
+        assert size < 4_000_000, "a 1,000 x 4 batch exports in a few MB"
+        assert nav["loadEventEnd"] < 10_000, "it opens without freezing"
+        assert page.requests == [path.as_uri()]
+        rows = page.locator("[data-testid=grid-row]")
+        assert rows.count() == 1000
+        assert page.get_by_test_id("grid-filter-all").inner_text() == "All rows (1000)"
+        assert page.get_by_test_id("grid-filter-failures").inner_text() == f"Failures ({len(fails)})"
+        assert page.get_by_test_id("grid-filter-disagree").inner_text() == f"Columns disagree ({len(disagree)})"
+
+        def shown_ids():  # textContent: rows out of view skip rendering (content-visibility), innerText is ""
+            return page.evaluate("""() => [...document.querySelectorAll("[data-testid=grid-row]")]
+                .filter((r) => getComputedStyle(r).display !== "none")
+                .map((r) => Number(r.querySelector(".cz-grid-id").textContent))""")
+
+        page.get_by_test_id("grid-filter-failures").click()
+        assert shown_ids() == fails
+        assert page.get_by_test_id("grid-filter-failures").get_attribute("aria-pressed") == "true"
+        assert page.get_by_test_id("grid-count").inner_text().startswith(f"{len(fails)} shown (failures)")
+        page.get_by_test_id("grid-filter-disagree").click()
+        assert shown_ids() == disagree
+        assert 0 not in shown_ids() and 7 not in shown_ids(), "every column failing is no disagreement"
+        page.get_by_test_id("grid-filter-all").click()
+        assert shown_ids() == list(range(1000))
+
+        fold = page.locator("[data-testid=grid-row]").nth(3).locator("details[data-testid=grid-fold]").first
+        assert not fold.evaluate("d => d.open")
+        fold.locator("summary").click()
+        assert fold.evaluate("d => d.open") and "A long reply goes on here." in fold.inner_text()
+    finally:
+        context.close()
+
+
+def test_batch_grid_reads_without_javascript(browser, batch_report):
+    path, fails, _ = batch_report
+    context, page = open_offline(browser, path, javascript=False)
+    try:
+        assert not page.get_by_test_id("grid-tools").is_visible(), "the filters come with the script"
+        assert page.evaluate("""() => [...document.querySelectorAll("[data-testid=grid-row]")]
+            .filter((r) => getComputedStyle(r).display !== "none").length""") == 1000, "every row shows"
+        assert page.get_by_test_id("summary").first.is_visible(), "the summary above the grid"
+        row = page.locator("[data-testid=grid-row]").nth(fails[1])
+        row.scroll_into_view_if_needed()
+        assert "fail" in row.locator("[data-testid=grid-badge]").all_inner_texts()
+        assert "✗ icontains: Expected output to contain" in row.inner_text()
+        fold = page.locator("[data-testid=grid-row]").nth(3).locator("[data-testid=grid-fold]").first
+        fold.locator("summary").click()  # folding is the browser's own
+        assert "A long reply goes on here." in fold.inner_text()
     finally:
         context.close()
