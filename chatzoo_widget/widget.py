@@ -539,6 +539,14 @@ class ChatZooWidget(anywidget.AnyWidget):
         except Exception:  # a snapshot that cannot be made leaves the last one in place
             pass
 
+    @traitlets.observe("batch_progress")
+    def _batch_progress_changed(self, change: dict[str, Any]) -> None:
+        # A batch run shows in the snapshot (its summary and first rows) once it ended, finished or stopped; its
+        # turns do not go through _stream_event, so nothing else refreshes it. Not per row: each refresh crosses
+        # the websocket whole. (Sent from the run's thread before run_batch(wait=True) returns.)
+        if change["new"] and not change["new"].get("running"):
+            self._refresh_snapshot()
+
     def close(self) -> None:
         """Stop every reply, batch run and judge, and let go of every model the widget holds (its columns' and its
         judge's). Nothing reaches a closed widget: a load or a reply that ends afterwards is dropped silently."""
