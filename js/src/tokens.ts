@@ -86,20 +86,27 @@ export function popover(tokens: EntryTokens, index: number): HTMLElement {
 /** A rectangle in viewport coordinates (what getBoundingClientRect gives). */
 export interface Box { left: number; top: number; right: number; bottom: number }
 
+/** The least height a popover is given when neither side of its token has room for it whole (it scrolls). */
+export const MIN_POPOVER_HEIGHT = 48;
+
 /** Where the popover goes, in viewport coordinates: under the token, from its left edge. It flips to end at the
- * token's right edge when it would pass the right of `bounds`, and above the token when it would pass their bottom
- * and there is more room above; then it is kept inside `bounds` (its top-left corner first, when it is larger). */
+ * token's right edge when it would pass the right of `bounds` (then it is kept inside them), and above the token when
+ * it would pass their bottom and fits above. It never covers its token: where it fits on neither side, it takes the
+ * side with more room and `maxHeight` (it scrolls). */
 export function placePopover(token: Box, size: { width: number; height: number }, bounds: Box, gap = 2):
-  { left: number; top: number; flipX: boolean; flipY: boolean } {
+  { left: number; top: number; flipX: boolean; flipY: boolean; maxHeight: number | null } {
   let left = token.left;
   const flipX = left + size.width > bounds.right;
   if (flipX) left = token.right - size.width;
   left = Math.max(bounds.left, Math.min(left, bounds.right - size.width));
-  let top = token.bottom + gap;
-  const flipY = top + size.height > bounds.bottom && token.top - bounds.top > bounds.bottom - token.bottom;
-  if (flipY) top = token.top - gap - size.height;
-  top = Math.max(bounds.top, Math.min(top, bounds.bottom - size.height));
-  return { left, top, flipX, flipY };
+  const below = bounds.bottom - token.bottom - gap;
+  const above = token.top - bounds.top - gap;
+  const fitsBelow = size.height <= below;
+  const flipY = !fitsBelow && (size.height <= above || above > below);
+  const maxHeight = fitsBelow || size.height <= above ? null : Math.max(MIN_POPOVER_HEIGHT, Math.floor(Math.max(above, below)));
+  const height = maxHeight ?? size.height;
+  const top = flipY ? token.top - gap - height : token.bottom + gap;
+  return { left, top, flipX, flipY, maxHeight };
 }
 
 /** The part of the viewport where `el` can be seen: the viewport cut by every ancestor that clips its overflow
@@ -108,7 +115,8 @@ export function visibleBounds(el: HTMLElement): Box {
   const win = el.ownerDocument.defaultView ?? window;
   const root = el.ownerDocument.documentElement;
   const box: Box = { left: 0, top: 0, right: root.clientWidth || win.innerWidth, bottom: root.clientHeight || win.innerHeight };
-  for (let a = el.parentElement; a && a !== root; a = a.parentElement) {
+  // The body's own overflow applies to the viewport (CSS overflow propagation): it clips nothing more.
+  for (let a = el.parentElement; a && a !== root && a !== el.ownerDocument.body; a = a.parentElement) {
     const style = win.getComputedStyle(a);
     if ([style.overflowX, style.overflowY].every((o) => o === "visible" || o === "")) continue;
     const r = a.getBoundingClientRect();
@@ -283,6 +291,7 @@ export class TokenViews {
     if (size.width) pop.style.width = `${size.width}px`; // keeps its width where less room is left to its right
     pop.style.left = `${at.left - origin.left - box.clientLeft}px`;
     pop.style.top = `${at.top - origin.top - box.clientTop}px`;
+    if (at.maxHeight !== null) pop.style.maxHeight = `${at.maxHeight}px`;
     pop.dataset.placement = `${at.flipY ? "above" : "below"} ${at.flipX ? "left" : "right"}`;
   }
 

@@ -68,17 +68,20 @@ describe("token probabilities", () => {
     const size = { width: 200, height: 120 };
     const at = (left: number, top: number, width = 30, height = 20) => ({ left, top, right: left + width, bottom: top + height });
     // room everywhere: under the token, from its left edge
-    expect(placePopover(at(10, 10), size, bounds)).toEqual({ left: 10, top: 32, flipX: false, flipY: false });
+    expect(placePopover(at(10, 10), size, bounds)).toEqual({ left: 10, top: 32, flipX: false, flipY: false, maxHeight: null });
     // near the right edge: it ends at the token's right edge
-    expect(placePopover(at(350, 10, 40), size, bounds)).toEqual({ left: 190, top: 32, flipX: true, flipY: false });
+    expect(placePopover(at(350, 10, 40), size, bounds)).toEqual({ left: 190, top: 32, flipX: true, flipY: false, maxHeight: null });
     // near the bottom: above the token
-    expect(placePopover(at(10, 250), size, bounds)).toEqual({ left: 10, top: 128, flipX: false, flipY: true });
+    expect(placePopover(at(10, 250), size, bounds)).toEqual({ left: 10, top: 128, flipX: false, flipY: true, maxHeight: null });
     // both at once (the bottom-right corner)
-    expect(placePopover(at(360, 270, 30), size, bounds)).toEqual({ left: 190, top: 148, flipX: true, flipY: true });
+    expect(placePopover(at(360, 270, 30), size, bounds)).toEqual({ left: 190, top: 148, flipX: true, flipY: true, maxHeight: null });
     // a token wider than the room to its left (a long token at the left of a narrow column): kept inside
     expect(placePopover(at(0, 10, 100), { width: 300, height: 50 }, { ...bounds, right: 250 }).left).toBe(0);
-    // too close to the bottom, with less room above: stays below, pushed up inside
-    expect(placePopover(at(10, 100, 30, 20), { width: 50, height: 250 }, bounds)).toMatchObject({ top: 50, flipY: false });
+    // room for it whole on neither side: the larger side, scrolling, never over the token
+    expect(placePopover(at(10, 100), { width: 50, height: 250 }, bounds)).toEqual(
+      { left: 10, top: 122, flipX: false, flipY: false, maxHeight: 178 });
+    expect(placePopover(at(10, 200), { width: 50, height: 250 }, bounds)).toEqual(
+      { left: 10, top: 0, flipX: false, flipY: true, maxHeight: 198 });
   });
 
   it("hovering a token at the column's right edge draws the popover left of it, inside the window", async () => {
