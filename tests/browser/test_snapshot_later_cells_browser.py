@@ -1,8 +1,8 @@
 """The snapshot under the widget keeps up when the conversation goes on elsewhere (issue 20), in JupyterLab and
 Notebook 7: cell 1 shows the widget; cell 2 sends and waits; cell 3 sends and returns at once, so its turn ends
-after its cell finished (on a worker thread, with no cell running); then the widget's own prompt box is used. The
-notebook saved by the page holds cell 1's snapshot with all three replies, one snapshot output only, and the live
-view keeps it hidden.
+after its cell finished (on a worker thread, with no cell running); then the widget's own prompt box is used and
+cell 4 runs a batch. The notebook saved by the page holds cell 1's snapshot with all of it, one snapshot output
+only, and the live view keeps it hidden.
 
 Why it works (the kernel sends `update_display_data` with the snapshot's display id whatever cell is running):
 JupyterLab's kernel connection (@jupyterlab/services, also Notebook 7's) keeps a map from each display id to the
@@ -30,7 +30,16 @@ CELLS = [
             f"                   ScriptedBOT('slow', reply={WORDS!r}, delay=0.2)])\nw",
     "w.send('first from cell two', wait=True, timeout=60)",
     "w.send('second from cell three')  # returns at once",
+    "pass  # a batch run, once the box was used",
 ]
+BATCH = "df = w.run_batch(['batch row one'])"
+
+RUN_CELL_JS = """([index, code]) => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  panel.content.model.cells.get(index).sharedModel.setSource(code);
+  panel.content.activeCellIndex = index;
+  return window.jupyterapp.commands.execute('notebook:run-cell');
+}"""
 
 
 @pytest.fixture(params=["jupyterlab", "notebook7"])
@@ -82,20 +91,18 @@ def test_later_cells_and_the_widget_box_update_the_saved_snapshot(open_notebook,
     assert [i for i, _ in snaps] == [0]
     assert "alpha heard third from the box" in snaps[0][1] and snaps[0][1].count("w19") == 3
 
+    # a batch run from a later cell
+    page.evaluate(RUN_CELL_JS, [3, BATCH])
+    snaps = save_until(page, path, ["alpha heard batch row one"], timeout=30)
+    assert [i for i, _ in snaps] == [0]
+    assert "A batch run:" in snaps[0][1] and "alpha heard batch row one" in snaps[0][1]
+
     # live: the widget shows, its snapshot output is there (for the file) but hidden
     expect(widget(page)).to_be_visible()
     snap = page.locator(".chatzoo-snapshot")
     expect(snap).to_have_count(1)
     expect(snap).to_be_hidden()
     assert page.locator(".jp-OutputArea-child:visible", has=snap).count() == 0
-
-
-RUN_SECOND_CELL_JS = """(code) => {
-  const panel = window.jupyterapp.shell.currentWidget;
-  panel.content.model.cells.get(1).sharedModel.setSource(code);
-  panel.content.activeCellIndex = 1;
-  return window.jupyterapp.commands.execute('notebook:run-cell');
-}"""
 
 
 @pytest.mark.parametrize("jupyter_server", ["jupyterlab"], indirect=True)
@@ -114,7 +121,7 @@ def test_a_reopened_page_keeps_the_snapshot_it_read_and_w_shown_again_follows(op
     expect(bot_messages(alpha)).to_have_text(["alpha heard after the reload"], timeout=15_000)
     expect(column(page, "slow")).to_have_attribute("data-status", "ready", timeout=15_000)
     time.sleep(1)  # time for an update the page could apply
-    page.evaluate(RUN_SECOND_CELL_JS, "w")
+    page.evaluate(RUN_CELL_JS, [1, "w"])
     expect(page.locator(f".jp-OutputArea-output {WIDGET}")).to_have_count(2, timeout=15_000)
     type_prompt(page, "once shown again")
     expect(bot_messages(alpha)).to_have_count(2, timeout=15_000)
