@@ -12,6 +12,8 @@ no CORS headers unless origins are named, caps body size and max_tokens, and ans
 
     protocol.py      request/response/error shapes (pydantic)
     translate.py     a request -> the bot's query and typed settings
+    continuation.py  vLLM's continue_final_message / add_generation_prompt / prompt_logprobs, checked
+    prompt_scoring.py  prompt_logprobs: one forward pass over the prompt on the model's scheduler thread
     admission.py     how many generate, how many wait, who gets 429
     serving.py       bot.stream in worker threads -> OpenAI chunks or one response (`stop` goes to the bot, whose
                      decoder cuts it; chatzoo_widget.text.StopCutter cuts again for bots that do not)
