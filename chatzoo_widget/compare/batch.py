@@ -275,12 +275,28 @@ class _BatchRunner:
         return self._frame()
 
     def _submit_all(self, columns: list[Column], todo: set[tuple], pool=None) -> list[Future]:
-        """A task for each conversation of `columns` still to ask, in prompt order, every column at once."""
+        """Every conversation of `columns` still to ask, in prompt order, every column at once, taken one after
+        another by up to `max_in_flight` tasks: a task (a Future, a queue hand-off and a thread wake-up) per
+        conversation cost more than the rest of a reply's bookkeeping. Judge tasks queue behind them, as they did
+        behind the conversations' own tasks. -> the tasks."""
         ids = {c.id for c in columns}
-        return [self._submit(self._conversation, column, order, s, k, pool=pool)
-                for s in range(len(self.scripts)) for k in range(self.samples)
-                for order, column in enumerate(self.columns)
-                if column.id in ids and (column.id, s, k) in todo]
+        jobs = [(column, order, s, k) for s in range(len(self.scripts)) for k in range(self.samples)
+                for order, column in enumerate(self.columns) if column.id in ids and (column.id, s, k) in todo]
+        work = iter(jobs)
+        taking = threading.Lock()
+
+        def drain() -> None:
+            while True:
+                with taking:
+                    job = next(work, None)
+                if job is None:
+                    return
+                try:
+                    self._conversation(*job)
+                except Exception:  # a bug in one conversation must not strand the ones after it
+                    log.exception("a batch conversation failed")
+
+        return [self._submit(drain, pool=pool) for _ in range(min(self.max_in_flight, len(jobs)))]
 
     def _take_turn(self, group: list[Column], index: int, of: int, todo: set[tuple]) -> None:
         """One model's turn in a one-at-a-time run: load it, answer its columns' rows, release it."""
