@@ -50,10 +50,12 @@ def run_check(check: Check, ctx: CheckContext, grader: Grader | None = None, bas
     except Exception as exc:  # the check could not run: it fails with the reason, the others go on
         prefix = "Python check failed" if kind == "python" else f"{kind} could not run"
         return _failed(check, f"{prefix}: {format_error(exc)}")
-    return {"type": check.type, "metric": check.metric, "weight": check.weight, "error": None,
-            "pass": True if check.weight == 0 else result["pass"],  # weight 0: a metric only, never fails
-            "score": result["score"], "reason": result["reason"],
-            **({k: v for k, v in result.items() if k not in _OUTCOME} if len(result) > 3 else {})}
+    record = {"type": check.type, "metric": check.metric, "weight": check.weight, "error": None,
+              "pass": result["pass"] if check.weight else True,  # weight 0: a metric only, never fails
+              "score": result["score"], "reason": result["reason"]}
+    if len(result) > 3:  # a check's own extra fields
+        record.update((k, v) for k, v in result.items() if k not in _OUTCOME)
+    return record
 
 
 _OUTCOME = ("pass", "score", "reason")
@@ -62,14 +64,14 @@ _ON_OUTPUT = {**text.HANDLERS, **jsonout.HANDLERS}
 
 def _dispatch(check: Check, value: Any, ctx: CheckContext, grader: Grader | None, base: str) -> dict[str, Any]:
     kind, inverse = check.base, check.inverse
+    if kind == "python":
+        return run_python(value, ctx.output, ctx.as_dict(), inverse, check.threshold, base)
     if kind == "levenshtein":
         return similarity.levenshtein(ctx.output, value, inverse, check.threshold)
     if kind == "rouge-n":
         return similarity.rouge(ctx.output, value, inverse, check.threshold)
     if kind == "latency":
         return similarity.latency(ctx.latency_ms, inverse, check.threshold)
-    if kind == "python":
-        return run_python(value, ctx.output, ctx.as_dict(), inverse, check.threshold, base)
     if kind == "llm-rubric":
         if grader is None:
             raise RuntimeError("llm-rubric needs a grader: give the check a 'provider' or run_batch(grader=...)")
@@ -97,7 +99,9 @@ def evaluate(checks: Sequence[Check], ctx: CheckContext, *, threshold: float | N
     `extra` (results decided across the columns)."""
     results = [run_check(c, ctx, grader, base) for c in checks if c.base != "select-best"]
     results.extend(extra)
-    return {**aggregate(results, threshold), "checks": results}
+    total = aggregate(results, threshold)
+    total["checks"] = results
+    return total
 
 
 __all__ = ["Check", "CheckContext", "Grader", "KNOWN_TYPES", "aggregate", "evaluate", "known_type",

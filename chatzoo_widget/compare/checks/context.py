@@ -32,6 +32,10 @@ def outcome(passed: bool, score: float, reason: str) -> dict[str, Any]:
     return {"pass": bool(passed), "score": float(score), "reason": reason}
 
 
+def passed() -> dict[str, Any]:
+    return {"pass": True, "score": 1.0, "reason": "Assertion passed"}
+
+
 def binary(hit: bool, inverse: bool, failure: str) -> dict[str, Any]:
     """promptfoo's common shape: pass = hit != inverse, score 1 or 0, the failure message otherwise."""
     passed = hit != inverse
