@@ -105,6 +105,38 @@ def test_every_conversation_of_a_batch_is_in_flight_at_once():
     assert few.most == 3
 
 
+def watched_run(manager, prompts) -> tuple[BatchRun, list[dict]]:
+    """A BatchRun whose every progress update is recorded, as a widget syncs each to the browser."""
+    seen: list[dict] = []
+    box: dict = {}
+    bound = threading.Event()
+
+    def update():
+        bound.wait(5)
+        seen.append(dict(box["run"].progress))
+
+    box["run"] = BatchRun(manager, prompts, on_update=update)
+    bound.set()
+    return box["run"], seen
+
+
+def test_a_batch_runs_progress_updates_come_a_few_a_second_and_the_last_one_always():
+    run, seen = watched_run(make(ScriptedBOT("a"), ScriptedBOT("b")), [f"p{i}" for i in range(600)])
+    run.wait(30)
+    assert seen[-1]["done"] == seen[-1]["total"] == 600 and seen[-1]["running"] is False
+    assert seen[0]["done"] == 0, "the start shows at once"
+    assert len(seen) < 60, f"not an update per row: {len(seen)} for 600 rows"
+    dones = [p["done"] for p in seen]
+    assert dones == sorted(dones)
+    # rows right after another update still show within the interval, not only with the next row or the end
+    words = {"p1": 2, "p2": 3, "p3": 30}
+    bot = ScriptedBOT("c", reply=lambda q: "w " * words[q[-1]["content"]], delay=0.02)
+    run, seen = watched_run(make(bot), list(words))
+    run.wait(10)
+    dones = [p["done"] for p in seen]
+    assert 2 in dones and dones[-1] == 3, dones
+
+
 def test_the_widgets_stop_button_stops_a_batch_too():
     from chatzoo_widget import ChatZooWidget
 

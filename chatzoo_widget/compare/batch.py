@@ -37,6 +37,8 @@ from .one_at_a_time import group_label, take_turns
 
 log = logging.getLogger(__name__)
 
+PROGRESS_INTERVAL = 0.05  # seconds: a BatchRun's progress updates come at most this often (but the first and last)
+
 
 def _check_options(*, samples: int = 1, fresh_history: bool = True, judge: Any = None,
                    judge_template: str | None = None, one_model_at_a_time: bool = False, resume: Any = None,
@@ -707,12 +709,32 @@ class BatchRun:
             self.progress["phase"] = None  # which model runs: "loading smollm2-135m (1 of 3)"
             user_phase = options.get("on_phase") or (lambda phase: None)
             options["on_phase"] = lambda phase: (user_phase(phase), self._phase(phase))
+        self._tick_lock = threading.Lock()
+        self._last_tick = 0.0
+        self._tick_timer: threading.Timer | None = None
         self.thread = threading.Thread(target=self._run, args=(plan, options), daemon=True,
                                        name="chatzoo-batch")
         self.thread.start()
 
     def _progress(self, done: int, total: int) -> None:
+        """Rows finishing faster than PROGRESS_INTERVAL share one update (a widget syncs each to the browser); the
+        first and the last always go at once, and a row after a burst goes when the interval is up."""
         self.progress = {**self.progress, "done": done, "total": total}
+        with self._tick_lock:
+            now = time.monotonic()
+            due = done in (0, total) or now - self._last_tick >= PROGRESS_INTERVAL
+            if due:
+                self._last_tick = now
+            elif self._tick_timer is None:
+                self._tick_timer = threading.Timer(PROGRESS_INTERVAL, self._tick)
+                self._tick_timer.daemon = True
+                self._tick_timer.start()
+        if due:
+            self._updated()
+
+    def _tick(self) -> None:
+        with self._tick_lock:
+            self._tick_timer, self._last_tick = None, time.monotonic()
         self._updated()
 
     def _phase(self, phase: dict[str, Any] | None) -> None:
@@ -739,6 +761,10 @@ class BatchRun:
         except Exception as exc:
             self.error = str(exc) or type(exc).__name__
             self.progress = {**self.progress, "running": False, "error": self.error}
+        with self._tick_lock:
+            if self._tick_timer is not None:  # the last update below carries everything
+                self._tick_timer.cancel()
+                self._tick_timer = None
         self._updated()
 
     def stop(self) -> None:
