@@ -171,7 +171,8 @@ def test_batch_grid_filters_in_chromium(browser, batch_report):
         fold = page.locator("[data-testid=grid-row]").nth(3).locator("details[data-testid=grid-fold]").first
         assert not fold.evaluate("d => d.open")
         fold.locator("summary").click()
-        assert fold.evaluate("d => d.open") and "A long reply goes on here." in fold.inner_text()
+        assert fold.evaluate("d => d.open")
+        expect(fold).to_contain_text("A long reply goes on here.", use_inner_text=True)
     finally:
         context.close()
 
@@ -185,11 +186,11 @@ def test_batch_grid_reads_without_javascript(browser, batch_report):
             .filter((r) => getComputedStyle(r).display !== "none").length""") == 1000, "every row shows"
         assert page.get_by_test_id("summary").first.is_visible(), "the summary above the grid"
         row = page.locator("[data-testid=grid-row]").nth(fails[1])
-        row.scroll_into_view_if_needed()
-        assert "fail" in row.locator("[data-testid=grid-badge]").all_inner_texts()
-        assert "✗ icontains: Expected output to contain" in row.inner_text()
+        row.scroll_into_view_if_needed()  # rendered once in view (content-visibility): expect waits for the frame
+        expect(row.locator("[data-testid=grid-badge]").filter(has_text="fail").first).to_be_visible()
+        expect(row).to_contain_text("✗ icontains: Expected output to contain", use_inner_text=True)
         fold = page.locator("[data-testid=grid-row]").nth(3).locator("[data-testid=grid-fold]").first
         fold.locator("summary").click()  # folding is the browser's own
-        assert "A long reply goes on here." in fold.inner_text()
+        expect(fold).to_contain_text("A long reply goes on here.", use_inner_text=True)
     finally:
         context.close()
