@@ -17,11 +17,11 @@ So the snapshot is an output of its own, not a type in the widget's bundle: `_ip
 the widget runs, its front end hides it (a style rule on the snapshot's class, for as long as a view is live), so
 a reader sees the live widget or the snapshot, never both. The kernel replaces the snapshot (`update_display`)
 when the conversation changes (turn end, clear, a vote). A host applies such an update where it tracks the display
-id: nbclient (`nbconvert --execute`, papermill) everywhere in the notebook; JupyterLab keeps display ids per
-output area, so it applies an update sent on behalf of the cell that displayed the widget (seen when that cell was
-the last one run and the widget's own box was used) but not one sent on behalf of a later cell: a conversation
-carried on from other cells is in a JupyterLab-saved file once the widget is displayed again (`w` in a cell) or
-`w.snapshot()` is shown.
+id. JupyterLab and Notebook 7 map each display id to the executions that showed it, kernel-wide, and a cell's
+output area keeps listening after the cell ran, so updates sent from any later cell or from a worker thread land in
+the cell that displayed the widget. nbclient (`nbconvert --execute`, papermill) applies those that come while a
+cell runs. A page opened anew while the kernel runs knows no display ids (the file keeps none): its saved snapshot
+stays as read until `w` is displayed again.
 
 The fragment is plain HTML with no style sheet or script (GitHub strips both): one table, a column per model,
 a row per turn; replies rendered and sanitised as in the report; blind while the arena is. It holds the latest
