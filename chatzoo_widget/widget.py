@@ -98,6 +98,9 @@ class ChatZooWidget(anywidget.AnyWidget):
         # Columns end their turns in their own threads: one snapshot at a time, each made inside the lock, so the
         # last one published is made after every change before it (never an older one published last).
         self._snapshot_lock = threading.Lock()
+        # The run's thread and run_batch's own call both sync the progress: read and written under one lock, so a
+        # stale "running" read by one cannot land after the other's final state.
+        self._batch_progress_lock = threading.RLock()
         self._sync_lock = threading.RLock()
         self._blind = BlindFilter()  # every outgoing trait and message passes it (get_state, _send)
         self._column_set = ColumnSet(self._blind.state, self._sync_lock)  # the column models pass it too
@@ -671,9 +674,11 @@ class ChatZooWidget(anywidget.AnyWidget):
         self._judges.add([record])
 
     def _batch_changed(self) -> None:
-        if self._batch is not None:
-            self.batch_progress = dict(self._batch.progress)
-            if not self._batch.progress.get("running"):
+        if self._batch is None:
+            return
+        with self._batch_progress_lock:
+            self.batch_progress = progress = dict(self._batch.progress)
+            if not progress.get("running"):
                 if self._judges.judgments:
                     self._refresh_leaderboard()  # the batch's verdicts
                 if self._grid is not None and self._grid.running:
