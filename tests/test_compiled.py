@@ -93,6 +93,20 @@ def test_compiled_greedy_equals_eager_batched(compiled_bots):
     assert fast.scheduler.compiled.compiled_steps > before
 
 
+@pytest.mark.parametrize("rows", [1, 3])
+def test_the_steps_run_on_the_graph_not_on_an_eager_fallback(compiled_bots, monkeypatch, rows):
+    """A guard that fails at every step would silently run each step eagerly (the step's stance is
+    "eager_on_recompile"): with the stance made "fail_on_recompile", decoding must still succeed."""
+    fast, slow = compiled_bots["chat"]
+    stance = torch.compiler.set_stance
+    monkeypatch.setattr(torch.compiler, "set_stance", lambda *a, **k: stance("fail_on_recompile"))
+    texts = ["Hello, how are you today?", "The capital of France is Paris.", "我喜欢读书"][:rows]
+    before = fast.scheduler.compiled.compiled_steps
+    replies = decode(fast, [prompt(fast, t) for t in texts], 6)  # a failed guard raises: the request fails
+    assert [len(r) for r in replies] == [6] * rows
+    assert fast.scheduler.compiled.compiled_steps - before == 5
+
+
 def test_no_recompilation_across_prompt_lengths_within_a_bucket(compiled_bots):
     fast, _ = compiled_bots["moss"]
     graphs = counters["stats"]["unique_graphs"]

@@ -176,8 +176,10 @@ class CompiledDecoder:
             # bucket (and model) keeps one bucket's graph from counting as another's recompilation
             step.__code__ = step.__code__.replace(co_name=f"decode_step_{bucket.rows}x{bucket.length}")
             compiled = torch.compile(step, dynamic=False, backend=self._backend())
-            ids, positions, mask = self._warmup_inputs(bucket)
             with torch.inference_mode():
+                # the example inputs are inference tensors, like the steps' own: dynamo guards on the dispatch
+                # keys, and tensors made outside inference mode failed that guard at every step (eager each time)
+                ids, positions, mask = self._warmup_inputs(bucket)
                 with TRACE_LOCK.forward():
                     model(input_ids=ids, position_ids=positions, attention_mask=mask[:, :1], use_cache=True,
                           **{arg: cache})  # allocates the static tensors (eagerly, outside the graph)
