@@ -6,10 +6,12 @@ alternating so that drift in machine load hits each alike (decode rate = tokens 
 after the first, best of --rounds):
 
     bare      eager float32 `model.generate` (DynamicCache): the baseline, 1.00x
-    default   a column with default load options (dtype and compile chosen for this machine)
+    default   a column with default load options (dtype, packed linears and compile chosen for this machine)
     fp32+c    float32, compiled decode step over a static cache (compile=True)
-    int8      weight-only int8 (quantize="int8") on the default dtype, eager
-    bf16      bfloat16 eager, and bf16+c compiled (--bf16; slow where the CPU has no native bfloat16)
+    int8      weight-only int8 (quantize="int8") on the default dtype and compile choice
+    bf16      bfloat16 eager, and bf16+c compiled (--bf16; slow where the CPU has no native bfloat16); both on
+              oneDNN's packed linears where the CPU has native bfloat16 (models/packed_linear.py), and bf16-plain:
+              eager on plain bfloat16 `nn.Linear` (CHATZOO_PACKED_LINEAR=0), what the packing gains
 
 int8 is also compared with the float model it came from (the default dtype, bf16 too with --bf16): how many of
 the 200 greedy tokens agree before the first difference, and the mean log-probability of a fixed text under each.
@@ -51,7 +53,34 @@ def read_bandwidth(mb: int = 512, repeats: int = 5) -> float:
 
 
 def weight_bytes(model) -> int:
-    return sum(p.numel() * p.element_size() for p in model.parameters())
+    """Bytes of the parameters and buffers (packed and int8 weights are buffers), each tensor once."""
+    tensors = {id(t): t for t in [*model.parameters(), *model.buffers()]}
+    return sum(t.numel() * t.element_size() for t in tensors.values())
+
+
+def bytes_read_per_token(model) -> int:
+    """Bytes a decode step reads: every weight but the input embedding, of which it reads one row (unless the
+    embedding is also the head's plain weight, which the step reads whole)."""
+    total = weight_bytes(model)
+    embedding = model.get_input_embeddings().weight
+    heads = {id(m.weight) for m in model.modules() if type(m).__name__ == "Linear"}
+    return total if id(embedding) in heads else total - embedding.numel() * embedding.element_size()
+
+
+def load_unpacked(model: str, **options):
+    """A load whose linear layers stay plain `nn.Linear` (CHATZOO_PACKED_LINEAR=0 while it loads)."""
+    from chatzoo_widget.models.packed_linear import PACKED_ENV
+    from chatzoo_widget.registry import load_bot
+
+    before = os.environ.get(PACKED_ENV)
+    os.environ[PACKED_ENV] = "0"
+    try:
+        return load_bot(model, **options)
+    finally:
+        if before is None:
+            os.environ.pop(PACKED_ENV)
+        else:
+            os.environ[PACKED_ENV] = before
 
 
 def bare_rate(bot, tokens: int) -> float:
@@ -132,11 +161,12 @@ def main() -> int:
         "bare": in_worker(load_bot, args.model, dtype="float32", compile=False),
         "default": in_worker(load_bot, args.model),
         "fp32+c": in_worker(load_bot, args.model, dtype="float32", compile=True),
-        "int8": in_worker(load_bot, args.model, quantize="int8", compile=False),
+        "int8": in_worker(load_bot, args.model, quantize="int8"),
     }
     if args.bf16:
         bots["bf16"] = in_worker(load_bot, args.model, dtype="bfloat16", compile=False)
         bots["bf16+c"] = in_worker(load_bot, args.model, dtype="bfloat16", compile=True)
+        bots["bf16-plain"] = in_worker(load_unpacked, args.model, dtype="bfloat16", compile=False)
     out["default_load"] = {k: bots["default"].describe()[k] for k in ("dtype", "dtype_reason")}
 
     # The first reply with compiling on: it must not wait for the compile (eager until the graph is ready).
@@ -163,15 +193,19 @@ def main() -> int:
         print({k: round(v, 1) for k, v in rates.items()}, flush=True)
 
     for name, bot in bots.items():
-        nbytes = weight_bytes(bot.model)
+        nbytes, read = weight_bytes(bot.model), bytes_read_per_token(bot.model)
         roof32 = bw / weight_bytes(bots["bare"].model)
         out[name] = {"tok_s": round(rates[name], 1), "vs_bare": round(rates[name] / rates["bare"], 2),
                      "pct_fp32_roof": round(100 * rates[name] / roof32, 1),
-                     "pct_own_roof": round(100 * rates[name] / (bw / nbytes), 1),
-                     "dtype": bot.describe()["dtype"], "decode_step": bot.describe()["decode_step"]}
-        print(f"{name:8s} {rates[name]:6.1f} tok/s  {out[name]['vs_bare']:.2f}x  "
+                     "pct_own_roof": round(100 * rates[name] / (bw / read), 1),
+                     "weight_mb": round(nbytes / 1e6), "read_mb_per_token": round(read / 1e6),
+                     "dtype": bot.describe()["dtype"], "packed_linears": bot.describe()["packed_linears"],
+                     "decode_step": bot.describe()["decode_step"]}
+        print(f"{name:10s} {rates[name]:6.1f} tok/s  {out[name]['vs_bare']:.2f}x  "
               f"{out[name]['pct_fp32_roof']:.0f}% of the fp32 roof  {out[name]['pct_own_roof']:.0f}% of its "
-              f"dtype's roof  ({out[name]['dtype']}, {out[name]['decode_step']})", flush=True)
+              f"own roof ({out[name]['read_mb_per_token']} MB read a token, {out[name]['weight_mb']} MB held)  "
+              f"({out[name]['dtype']}, "
+              f"{out[name]['packed_linears']} packed linears, {out[name]['decode_step']})", flush=True)
 
     # int8 against the float models: greedy agreement and a fixed text's mean log-probability.
     ref_names = ["default"] + (["bf16"] if args.bf16 else [])
