@@ -75,7 +75,9 @@ def test_logits_after_a_chunked_read_equal_the_prompt_read_whole(arch, tiny_dirs
     with torch.inference_mode():
         worst = max(relative_error(ids, logits) for ids, logits in seen)
     assert len(seen) == 10 + 10 + 4
-    assert worst < 1e-5
+    # float32's rounding order differs between the batch and the lone pass: up to 1.3e-5 of the largest logit on
+    # one CPU (Bloom's alibi), under 1e-7 in float64; a wrong mask or position moves logits by whole units
+    assert worst < 5e-5
 
 
 class _Prompt:

@@ -87,6 +87,19 @@ def _api(lab: dict, path: str, method: str = "GET", timeout: float = 5.0):
     return json.loads(body) if body else None
 
 
+def read_notebook(path: Path, timeout: float = 5.0) -> dict:
+    """The notebook file at `path` as JSON. Jupyter's save rewrites the file in place, so a read that lands
+    mid-save sees it empty or cut: read again until it parses (or the time is up, then raise what it saw)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return json.loads(Path(path).read_text())
+        except json.JSONDecodeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _serve(tmp_path_factory, app: str):
     """Start JupyterLab (app "lab") or Notebook 7 (app "notebook"), isolated, on a free port; yield its dict."""
     if not os.path.exists(CHROMIUM):

@@ -4,13 +4,12 @@ widget state, and the file holds no API key and no key-bearing URL."""
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
 from playwright.sync_api import expect
 
-from conftest import KERNEL_IDLE_JS, WIDGET, _api
+from conftest import KERNEL_IDLE_JS, WIDGET, _api, read_notebook
 from test_compare_browser import SETUP, bot_messages, column, columns, kernel_json
 
 pytestmark = pytest.mark.browser
@@ -21,7 +20,7 @@ WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
 def saved_state(path) -> dict:
     """{model id: state} of the widget state saved in the notebook file at `path` ({} when none yet)."""
-    nb = json.loads(path.read_text())
+    nb = read_notebook(path)
     return {mid: m["state"] for mid, m in (nb["metadata"].get("widgets", {}).get(WIDGET_STATE, {})
                                            .get("state", {})).items()}
 

@@ -13,13 +13,12 @@ until the cell runs again. The parent header of the update does not matter there
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
 from playwright.sync_api import expect
 
-from conftest import WIDGET
+from conftest import WIDGET, read_notebook
 from test_widget_browser import SETUP, bot_messages, column, type_prompt, widget
 
 pytestmark = pytest.mark.browser
@@ -49,7 +48,7 @@ def jupyter_server(request):
 
 def snapshots_in(path) -> list[tuple[int, str]]:
     """(cell index, html) of every snapshot output in the notebook file at `path`."""
-    cells = json.loads(path.read_text())["cells"]
+    cells = read_notebook(path)["cells"]
     return [(i, "".join(o["data"]["text/html"])) for i, c in enumerate(cells) for o in c.get("outputs", ())
             if "chatzoo-snapshot" in "".join(o.get("data", {}).get("text/html", ""))]
 
