@@ -206,3 +206,35 @@ def test_reply_text_strips_holds_back_and_stops():
     assert [text.push(p) for p in ["  Hel", "lo ", "wor", "ldST", "O", "P and more"]] == ["Hel", "lo", " wor", "ld",
                                                                                            "", ""]
     assert text.stop == "STOP" and text.finish() == "" and text.shown == "Hello world"
+
+
+def test_a_stop_string_in_a_branchs_start_does_not_end_the_reply():
+    """A branch's start (the old reply up to the chosen token) may hold a stop string: only what the model adds is
+    searched, as vLLM does when it continues a message; one begun inside the start does not count either."""
+    text = ReplyText(stops=["END"])
+    assert text.push("the END is E", start=True) == "the END is E"
+    assert text.push("ND near") == "ND near"  # "END" across the start's edge: not a stop
+    assert text.push(" the END of it") == ""  # a stop: the text before it comes with finish
+    assert text.stop == "END" and text.finish() == " the " and text.shown == "the END is END near the "
+
+    long = ReplyText(stops=["END"])  # the window's anchor moves far past the start: the start stays exempt
+    assert long.push("END " * 100, start=True) == "END " * 100
+    assert "".join(long.push("word ") for _ in range(200)) == "word " * 200
+    assert long.push("END") == "" and long.stop == "END"
+    assert long.finish() == "" and long.final == "END " * 100 + "word " * 200
+
+
+def test_a_local_branch_whose_start_holds_a_stop_string_goes_on(family_bots):
+    """A local column branched from a start that holds its stop string writes on, and stops at the string's first
+    appearance in what it adds (greedy: the same branch without the stop string, cut there)."""
+    bot = family_bots["chat"]
+    query = [{"role": "HUMAN", "content": "Hi"}]
+    whole = bot.stream(query, do_sample=False, max_new_tokens=16).consume()
+    start = whole[: len(whole) // 2]
+    stop = start.strip()[-2:]
+    assert len(start) >= 4 and stop, whole
+    free = bot.stream(query, prefix=start, do_sample=False, max_new_tokens=16).consume()
+    assert free.startswith(start) and len(free) > len(start)
+    added = free[len(start):]
+    expected = start + (added[: added.index(stop)] if stop in added else added)
+    assert bot.stream(query, prefix=start, stop=[stop], do_sample=False, max_new_tokens=16).consume() == expected

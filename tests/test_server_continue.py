@@ -55,6 +55,8 @@ def test_a_final_assistant_message_is_continued_and_the_answer_holds_the_continu
     assert choice["message"]["content"] == whole[len(start):]  # greedy: the first reply's own continuation
     assert [t["token"] for t in choice["logprobs"]["content"]] == tokens[4:]  # the tokens after the start only
     assert body["usage"]["completion_tokens"] == 6  # max_tokens counts what follows the start, as vLLM's does
+    plain = post(srv, {"messages": [USER], "temperature": 0, "max_tokens": 1}).json()["usage"]["prompt_tokens"]
+    assert body["usage"]["prompt_tokens"] == plain + bot.count_tokens(start)  # the start is prompt, as vLLM counts
 
     # the same through the local bot fed the start: what a branch on a local column writes
     local = bot.stream(Q, prefix=start, do_sample=False, max_new_tokens=10)
@@ -72,6 +74,18 @@ def test_streamed_continuation_equals_the_whole_one(srv):
     for event in events:
         assert_valid(event, CHUNK)
     assert "".join(c["delta"].get("content") or "" for e in events for c in e["choices"]) == whole
+
+
+def test_a_stop_string_inside_the_start_does_not_end_the_answer(srv):
+    """As vLLM's: stop strings are looked for in what the model adds, not in the start it continues."""
+    whole, tokens = first_reply(srv, n=12)
+    start = "".join(tokens[:6])
+    stop = start.strip()[-2:]
+    body = {"messages": [USER, {"role": "assistant", "content": start}], "temperature": 0, "max_tokens": 6, **CONTINUE}
+    free = post(srv, body).json()["choices"][0]["message"]["content"]
+    assert free == whole[len(start):]
+    cut = post(srv, {**body, "stop": [stop]}).json()["choices"][0]
+    assert cut["message"]["content"] == (free[: free.index(stop)] if stop in free else free) and free
 
 
 def test_an_empty_final_assistant_message_is_an_ordinary_answer(srv):

@@ -689,7 +689,7 @@ class TransformersChatBOT(ChatBOT):
         if head and head[-1] in self.eos_token_ids(gen_kwargs):  # the chosen token ends the reply: nothing to add
             self.fit_prompt(request, max_new_tokens)  # the prompt's statistics, as if it were read
             decoder = self.reply_decoder(request.stop)
-            text = decoder.push(head[:-1]) + decoder.finish()
+            text = decoder.push(head[:-1], start=True) + decoder.finish()
             request.stats.finish_reason = "stop"
             if text:
                 yield text
@@ -760,7 +760,7 @@ class TransformersChatBOT(ChatBOT):
         stats, clock = request.stats, request.clock
         decoder = self.reply_decoder(request.stop)
         ended = stopped = False
-        shown = decoder.push(head) if head else ""  # the prefix shows at once (less a character cut in two)
+        shown = decoder.push(head, start=True) if head else ""  # shown at once (less a character cut in two)
         if shown:
             yield shown
         try:

@@ -63,6 +63,8 @@ class ReplyText:
         self.stop: str | None = None
         #: the processed reply (set by `finish`)
         self.final: str | None = None
+        self._offset = 0  # processed characters before the window (moved past with the anchor)
+        self._protected = 0  # processed characters of a branch's start, where stop strings do not count
 
     @property
     def shown(self) -> str:
@@ -74,20 +76,24 @@ class ReplyText:
         """Raw characters the next step processes (bounded while processing splits, however long the reply)."""
         return len(self._window)
 
-    def push(self, raw: str) -> str:
+    def push(self, raw: str, *, start: bool = False) -> str:
         """Take the next raw text; returns what may be shown now ("" after a stop string: `finish` gives the
-        text before it)."""
+        text before it). `start=True`: a branch's start, given before the model's own text. Stop strings are
+        looked for in what the model adds only, as vLLM does when it continues a message (a stop string inside
+        the start, or begun there, does not end the reply)."""
         if not raw or self.stop is not None:
             return ""
         self.raw.append(raw)
         self._window += raw
         processed = self.process(self._window)
-        match = find_stop(processed, self.stops)
+        match = None if start else find_stop(processed, self.stops, max(0, self._protected - self._offset))
         if match is not None:
             self.stop = match[1]
             return ""
+        if start:
+            self._protected = self._offset + len(processed)
         target = self.visible(processed)
-        held = partial_marker_length(target, self.stops)  # may grow into a stop string
+        held = 0 if start else partial_marker_length(target, self.stops)  # may grow into a stop string
         target = target[:len(target) - held]
         delta = ""
         if len(target) > len(self._shown) and target.startswith(self._shown):
@@ -110,13 +116,14 @@ class ReplyText:
         if processed != head + self.process(window[cut:]) or not self._shown.startswith(head):
             return  # processing does not split here (yet): try again at the next step
         self._window, self._shown = window[cut:], self._shown[len(head):]
+        self._offset += len(head)
 
     def finish(self, whole: str | None = None) -> str:
         """The last delta: the processed reply past what was shown (see the final rule). `whole` is the raw reply
         when the caller has it from a one-shot decode (it wins over the joined deltas)."""
         raw = "".join(self.raw) if whole is None else whole
         final = self.process(raw)
-        match = find_stop(final, self.stops)
+        match = find_stop(final, self.stops, self._protected)
         if match is not None:
             final, self.stop = final[: match[0]], match[1]
         self.final = final
@@ -146,10 +153,11 @@ class ReplyDecoder:
     def stop(self) -> str | None:
         return self.text.stop
 
-    def push(self, ids: Iterable[int]) -> str:
+    def push(self, ids: Iterable[int], *, start: bool = False) -> str:
+        """The delta for the next ids; `start=True`: a branch's start (`ReplyText.push`)."""
         ids = list(ids)
         self.ids.extend(ids)
-        return self.text.push(self.detok.push(ids))
+        return self.text.push(self.detok.push(ids), start=start)
 
     def finish(self) -> str:
         if self.text.stop is None:
