@@ -8,8 +8,9 @@ import threading
 def in_worker(fn, *args, **kwargs):
     """Run fn in a fresh thread and return its result or raise its error.
 
-    Benchmarks keep torch off the main thread, as the widget does: once the main thread has run a torch op,
-    generation in other threads gets markedly slower.
+    Benchmarks keep torch off the main thread, as the widget does: a thread that ran a parallel torch op keeps an
+    OpenMP team while it lives, and idle teams slow generation in every other thread (engine/openmp.py); a
+    finished worker thread takes its team with it.
     """
     box: dict = {}
 

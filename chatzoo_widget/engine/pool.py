@@ -15,6 +15,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable
 
+from .openmp import released_after
+
 log = logging.getLogger(__name__)
 
 LOAD_WORKERS = 2  # loads at once: reading weights is mostly I/O and conversion, two overlap well
@@ -69,7 +71,7 @@ class ModelPool:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None or (entry.future.done() and entry.future.exception() is not None):
-                entry = _Entry(key, self._executor.submit(load))
+                entry = _Entry(key, self._executor.submit(released_after(load)))  # see openmp.py
                 self._entries[key] = entry
             entry.holders += 1
             return Lease(self, entry)

@@ -33,6 +33,7 @@ from .prefill import DEFAULT_PREFILL_CHUNK, PrefillGroup, check_chunk
 from .request import EngineRequest, Finished
 from .sampling import pick_tokens, pick_tokens_scored, row_decoding
 from .small_rows import runs_on_cpu, use_few_rows_path
+from .openmp import release_thread_team
 from .trace_lock import TRACE_LOCK
 
 log = logging.getLogger(__name__)
@@ -216,6 +217,7 @@ class Scheduler:
                         CORES.leave(id(self))
                         if self.cpu_tuning:
                             release_free_memory()
+                            release_thread_team()  # an idle thread's OpenMP team slows every other (openmp.py)
                     while not self._waiting and not self._rows and not self._prefill and not self._jobs \
                             and not self._closed:
                         self._cv.wait()
