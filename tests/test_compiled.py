@@ -54,12 +54,12 @@ def decode(bot, prompts: list[torch.Tensor], new: int = NEW) -> list[list[int]]:
     return [r.generated for r in requests]
 
 
-def near_tie(bot, ids: torch.Tensor, reply: list[int]) -> int:
-    """The first step of `reply` at which eager's two best logits are within NEAR_TIE (len(reply) if none)."""
+def near_tie(bot, ids: torch.Tensor, reply: list[int], within: float = NEAR_TIE) -> int:
+    """The first step of `reply` at which eager's two best logits are within `within` (len(reply) if none)."""
     with torch.inference_mode():
         logits = bot.model(input_ids=torch.cat([ids, torch.tensor([reply])], dim=1)).logits[0, ids.shape[1] - 1:-1]
     top = logits.float().topk(2, dim=-1).values
-    close = ((top[:, 0] - top[:, 1]) < NEAR_TIE).nonzero()
+    close = ((top[:, 0] - top[:, 1]) < within).nonzero()
     return int(close[0]) if close.numel() else len(reply)
 
 

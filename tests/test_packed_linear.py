@@ -15,6 +15,7 @@ from chatzoo_widget.engine.request import EngineRequest
 from chatzoo_widget.models import packed_linear, precision
 from chatzoo_widget.models.packed_linear import PACKED_ENV, PackedLinear, pack_linears, packing_unavailable
 from chatzoo_widget.registry import load_bot
+from test_compiled import near_tie as compiled_near_tie
 
 NATIVE = precision.native_bf16_flag() is not None and torch.backends.mkldnn.is_available()
 needs_bf16 = pytest.mark.skipif(not NATIVE, reason="the CPU has no native bfloat16 (avx512_bf16/amx_bf16) or "
@@ -93,11 +94,7 @@ def greedy(bot, text: str, new: int = NEW) -> tuple[torch.Tensor, list[int]]:
 
 def near_tie(bot, ids: torch.Tensor, reply: list[int]) -> int:
     """The first step at which the plain model's two best logits are within NEAR_TIE (len(reply): none)."""
-    with torch.inference_mode():
-        logits = bot.model(input_ids=torch.cat([ids, torch.tensor([reply])], dim=1)).logits[0, ids.shape[1] - 1:-1]
-    top = logits.float().topk(2, dim=-1).values
-    close = ((top[:, 0] - top[:, 1]) < NEAR_TIE).nonzero()
-    return int(close[0]) if close.numel() else len(reply)
+    return compiled_near_tie(bot, ids, reply, within=NEAR_TIE)
 
 
 @pytest.fixture(scope="module")
