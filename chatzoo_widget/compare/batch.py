@@ -428,12 +428,8 @@ class _BatchRunner:
             for t, prompt in enumerate(script):
                 if self.stops.stopped.is_set() or column.id in self.removed:
                     return
-                if t:
-                    history.append({"role": "HUMAN", "content": prompt, "turn": t})
-                    query = model_query(history)
-                else:
-                    history.append({"role": "HUMAN", "content": prompt, "turn": t})
-                    query = [{"role": "HUMAN", "content": prompt}]
+                history.append({"role": "HUMAN", "content": prompt, "turn": t})
+                query = model_query(history) if t else [{"role": "HUMAN", "content": prompt}]
                 text, stats, status = self._ask(bot, query, sent, column.id)
                 text = _answer(text, stats, column.think_tags)
                 st = {key: getattr(stats, key) for key in (STATS_FIELDS if every_field or t < last else ROW_STATS)}
