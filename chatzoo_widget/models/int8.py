@@ -3,7 +3,8 @@
 Decoding reads every weight once per token, so a quarter of float32's bytes is up to 4x less to read. The product
 is torch's own `aten._weight_int8pack_mm` (activations stay in the model's float dtype; the int8 weights are
 scaled inside the kernel), so nothing beyond torch is needed. Inside a compiled CPU decode step (engine/compiled.py)
-the product is written so that inductor generates one fused int8 reduction instead (see `forward`). Symmetric per-row scales: scale = max |w| / 127.
+the product is written so that inductor generates one fused int8 reduction instead (see `forward`). Symmetric
+per-row scales: scale = max |w| / 127.
 """
 
 from __future__ import annotations
