@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import html
 import json
 import pathlib
 from typing import Any, Iterable, Mapping, Sequence
 
-from .grid import grid_html
+from .grid import esc, grid_html
 from .markdown import markdown_to_html
 
 HERE = pathlib.Path(__file__).parent
@@ -25,10 +24,6 @@ SCRIPT = (HERE / "report.js").read_text(encoding="utf-8")
 # Past this many characters a reply shows as the plain text it is: markdown-it is linear but slow on pathological
 # input (300 k "[" take seconds), and nobody reads a reply that long as formatted text.
 MARKDOWN_LIMIT = 256_000
-
-
-def esc(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
 
 
 def _csp() -> str:
