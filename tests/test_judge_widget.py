@@ -29,6 +29,9 @@ def test_judge_the_latest_turn(sent):
     assert sorted(w.judgments, key=lambda r: (r["a"], r["b"])) == records and records[0]["judge"] == "marker-judge"
     state = w.judge_state
     assert state["run"]["done"] == 3 and state["run"]["running"] is False and len(state["verdicts"]) == 3
+    # listed in column order whatever order the pairs finished in
+    pairs = [(v["a_name"], v["b_name"]) for v in state["verdicts"]]
+    assert pairs == [("alpha", "beta"), ("alpha", "gamma"), ("beta", "gamma")]
     v = state["verdicts"][0]
     assert v["a_name"] == "alpha" and v["verdict"] == "b" and v["winner_name"] == "beta"
     assert v["rationales"][0].startswith("Only one answer says MARKER")

@@ -575,10 +575,12 @@ class JudgeBook:
         shown = self.book.presenter
         ids = {c.name: c.id for c in self.manager.columns.values()}
         latest = max((r["turn"] for r in mine), default=None)
+        # pairs finish in any order; the panel lists them in column order so it does not reshuffle between runs
+        place = {name: i for i, name in enumerate(ids)}
+        latest_pairs = sorted((r for r in mine if r["turn"] == latest),
+                              key=lambda r: (place.get(r["a"], len(place)), place.get(r["b"], len(place))))
         verdicts = []
-        for r in mine:
-            if r["turn"] != latest:
-                continue
+        for r in latest_pairs:
             labels = r.get("labels")
             verdicts.append({
                 "a": ids.get(r["a"]), "b": ids.get(r["b"]),
