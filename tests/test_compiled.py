@@ -169,6 +169,55 @@ def test_a_compile_that_fails_falls_back_to_eager_and_says_why(tiny_chat_dir, mo
         slow.close()
 
 
+def test_a_step_with_a_graph_break_compiles_with_its_guards_and_decodes_the_same(tiny_chat_dir, caplog):
+    """A step that is not one graph cannot drop its module guards (the model's methods are shared code): it
+    compiles again without fullgraph, and its tokens stay eager's."""
+    caplog.set_level("INFO", logger="chatzoo_widget.engine.compiled")
+    fast = load_bot(tiny_chat_dir, type="chat", compile=True, dtype="float32")
+    slow = load_bot(tiny_chat_dir, type="chat", compile=False, dtype="float32")
+    layer = fast.model.model.layers[0]
+    whole = layer.forward
+
+    def with_a_break(*args, **kwargs):
+        torch._dynamo.graph_break()
+        return whole(*args, **kwargs)
+
+    layer.forward = with_a_break
+    try:
+        decode(fast, [prompt(fast, "warm up")], 2)
+        assert fast.scheduler.compiled.wait_ready(600)
+        assert fast.describe()["decode_step"] == "compiled"
+        assert any("is not one graph" in r.getMessage() for r in caplog.records)
+        before = fast.scheduler.compiled.compiled_steps
+        assert_same_until_near_tie(fast, slow, ["Hello, how are you today?"])
+        assert fast.scheduler.compiled.compiled_steps > before
+    finally:
+        fast.close()
+        slow.close()
+
+
+def test_a_compile_that_fails_once_is_tried_again(tiny_chat_dir, monkeypatch, caplog):
+    """A concurrent load changing torch's default dtype fails a trace once; the second try compiles."""
+    caplog.set_level("INFO", logger="chatzoo_widget.engine.compiled")
+    real, calls = torch.compile, []
+
+    def fails_first(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise AssertionError("GLOBAL_STATE changed: default_dtype")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "compile", fails_first)
+    fast = load_bot(tiny_chat_dir, type="chat", compile=True, dtype="float32")
+    try:
+        decode(fast, [prompt(fast, "warm up")], 2)
+        assert fast.scheduler.compiled.wait_ready(600)
+        assert fast.describe()["decode_step"] == "compiled" and len(calls) == 2
+        assert any("failed once" in r.getMessage() and "GLOBAL_STATE" in r.getMessage() for r in caplog.records)
+    finally:
+        fast.close()
+
+
 def test_models_whose_cache_cannot_be_static_stay_eager_with_the_reason(tiny_chat_dir):
     from transformers import AutoModelForCausalLM
 

@@ -13,7 +13,8 @@ from torch import nn
 
 from chatzoo_widget.engine.request import EngineRequest
 from chatzoo_widget.models import packed_linear, precision
-from chatzoo_widget.models.packed_linear import PACKED_ENV, PackedLinear, pack_linears, packing_unavailable
+from chatzoo_widget.models.packed_linear import (PACKED_ENV, PackedLinear, SiblingLinear, pack_linears,
+                                                packing_unavailable)
 from chatzoo_widget.registry import load_bot
 from test_compiled import near_tie as compiled_near_tie
 
@@ -71,6 +72,69 @@ def test_weight_and_state_dict_still_read_the_plain_weights():
     assert not packed.down(torch.ones(1, 96, dtype=torch.bfloat16)).any()
 
 
+class Block(nn.Module):
+    """An attention's q/k/v and a gated MLP's gate/up: the sibling projections packing shares (one bias case)."""
+
+    def __init__(self, bias: bool):
+        super().__init__()
+        self.q_proj, self.k_proj, self.v_proj = (nn.Linear(64, n, bias=bias) for n in (64, 32, 32))
+        self.gate_proj, self.up_proj = nn.Linear(64, 96, bias=False), nn.Linear(64, 96, bias=False)
+        self.down_proj = nn.Linear(96, 64, bias=False)
+
+    device = property(lambda self: self.down_proj.weight.device)
+    dtype = property(lambda self: self.down_proj.weight.dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        attended = self.q_proj(x) * torch.cat([self.k_proj(x), self.v_proj(x)], dim=-1)
+        return self.down_proj(torch.relu(self.gate_proj(attended)) * self.up_proj(attended))
+
+
+def packed_pair(bias: bool) -> tuple[Block, Block]:
+    torch.manual_seed(0)
+    plain, packed = Block(bias).to(torch.bfloat16).eval(), Block(bias).to(torch.bfloat16).eval()
+    packed.load_state_dict(plain.state_dict())
+    assert pack_linears(packed) == 6
+    return plain, packed
+
+
+@needs_bf16
+@pytest.mark.parametrize("bias", [False, True])
+def test_sibling_projections_share_one_packed_matrix_and_compute_the_same(bias, monkeypatch):
+    plain, packed = packed_pair(bias)
+    products = []
+    product = SiblingLinear._product
+    monkeypatch.setattr(SiblingLinear, "_product", lambda self, x: products.append(self.index) or product(self, x))
+    assert all(isinstance(getattr(packed, n), SiblingLinear) for n in ("q_proj", "k_proj", "v_proj", "gate_proj"))
+    assert isinstance(packed.down_proj, PackedLinear)  # no sibling: packed on its own
+    assert packed.k_proj.leader is packed.q_proj and packed.up_proj.leader is packed.gate_proj
+    with torch.inference_mode():
+        for shape in [(1, 64), (2, 5, 64)]:
+            x = torch.randn(shape, dtype=torch.bfloat16)
+            torch.testing.assert_close(packed(x), plain(x), rtol=1.6e-2, atol=1e-2)
+        assert products == [0, 0] * 2  # one product per group and forward: q's and gate's, the rest shared
+        assert packed.q_proj.pending is None and packed.gate_proj.pending is None  # nothing kept after a forward
+        compiled = torch.compile(packed.forward, dynamic=False, fullgraph=True)
+        x = torch.randn(1, 64, dtype=torch.bfloat16)
+        torch.testing.assert_close(compiled(x), packed(x), rtol=0, atol=0)
+        assert packed.q_proj.pending is None
+    state = packed.state_dict()
+    assert sorted(state) == sorted(plain.state_dict())
+    assert all(torch.equal(state[k], v) for k, v in plain.state_dict().items())
+    assert torch.equal(packed.v_proj.weight, plain.v_proj.weight)
+
+
+@needs_bf16
+def test_a_sibling_called_with_another_input_computes_its_own_product():
+    """Another thread's forward between q and k, or another call order, costs a product, never a wrong result."""
+    plain, packed = packed_pair(True)
+    with torch.inference_mode():
+        x, other = torch.randn(1, 64, dtype=torch.bfloat16), torch.randn(1, 64, dtype=torch.bfloat16)
+        packed.q_proj(x)  # leaves k and v of x
+        torch.testing.assert_close(packed.k_proj(other), plain.k_proj(other), rtol=1.6e-2, atol=1e-2)
+        torch.testing.assert_close(packed.v_proj(x), plain.v_proj(x), rtol=1.6e-2, atol=1e-2)
+        torch.testing.assert_close(packed.v_proj(other), plain.v_proj(other), rtol=1.6e-2, atol=1e-2)  # v first
+
+
 def test_packing_stays_off_where_it_does_not_pay(monkeypatch):
     model = TwoLayers()
     assert "not bfloat16" in packing_unavailable(model) and pack_linears(model) == 0  # float32
@@ -110,10 +174,10 @@ def plain_bf16(tiny_chat_dir):
 @needs_bf16
 def test_a_bf16_load_packs_and_decodes_the_same_greedy_tokens(plain_bf16, tiny_chat_dir):
     assert plain_bf16.describe()["packed_linears"] == 0
-    assert not any(isinstance(m, PackedLinear) for m in plain_bf16.model.modules())
+    assert not any(isinstance(m, (PackedLinear, SiblingLinear)) for m in plain_bf16.model.modules())
     bot = load_bot(tiny_chat_dir, type="chat", dtype="bfloat16", compile=False)
     try:
-        linears = sum(isinstance(m, PackedLinear) for m in bot.model.modules())
+        linears = sum(isinstance(m, (PackedLinear, SiblingLinear)) for m in bot.model.modules())
         assert linears > 0 and bot.describe()["packed_linears"] == linears
         for text in ("Hello there", "Tell me about dragons and paint"):
             ids, want = greedy(plain_bf16, text)

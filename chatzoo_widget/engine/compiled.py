@@ -23,6 +23,7 @@ import logging
 import shutil
 import threading
 import time
+import types
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -172,10 +173,6 @@ class CompiledDecoder:
                             use_cache=True, **{arg: cache})
                 return out.logits[:, -1, :].float()
 
-            # dynamo keeps its graphs per code object, with a limit on variants: a code object of its own per
-            # bucket (and model) keeps one bucket's graph from counting as another's recompilation
-            step.__code__ = step.__code__.replace(co_name=f"decode_step_{bucket.rows}x{bucket.length}")
-            compiled = torch.compile(step, dynamic=False, backend=self._backend())
             with torch.inference_mode():
                 # the example inputs are inference tensors, like the steps' own: dynamo guards on the dispatch
                 # keys, and tensors made outside inference mode failed that guard at every step (eager each time)
@@ -187,10 +184,7 @@ class CompiledDecoder:
                 # compiles, and inductor's phase (below) takes the trace lock back inside it; two builds each
                 # holding one of the two deadlocked (seen: two buckets building at once).
                 with ONE_COMPILE:
-                    with TRACE_LOCK.trace():  # alone while dynamo traces (trace_lock.py); not while inductor builds
-                        compiled(ids, positions, mask)  # compiles
-                    with TRACE_LOCK.trace():  # a graph's call is alone too (scheduler.py)
-                        compiled(ids, positions, mask)  # CUDA graphs record on the second call
+                    compiled = self._trace(step, bucket, (ids, positions, mask))
             bucket.cache, bucket.step = cache, compiled
             bucket.seconds = time.perf_counter() - start
             self.has_graph = True
@@ -207,12 +201,59 @@ class CompiledDecoder:
         finally:
             bucket.ready.set()
 
+    def _trace(self, step: Callable[..., torch.Tensor], bucket: _Bucket, example: tuple) -> Callable[..., Any]:
+        """Compile `step` and call it twice on `example` (the compile, then CUDA graphs' recording).
+
+        One graph if it can be (see `_compile`), else with every guard. A failure is tried once more: a model
+        loading on another thread sets torch's process-wide default dtype while it builds, and dynamo fails a
+        trace that sees it change ("GLOBAL_STATE changed: default_dtype", seen beside a concurrent load)."""
+        for attempt in (1, 2):
+            try:
+                try:
+                    compiled = self._compile(step, bucket, one_graph=True)
+                    with TRACE_LOCK.trace():  # alone while dynamo traces (trace_lock.py); not while inductor builds
+                        compiled(*example)
+                except torch._dynamo.exc.Unsupported as exc:  # a graph break: several graphs, every guard kept
+                    log.info("the decode step of %s is not one graph (%s): compiled with all its guards",
+                             type(self.model).__name__, str(exc).splitlines()[0][:200] if str(exc) else "")
+                    compiled = self._compile(step, bucket, one_graph=False)
+                    with TRACE_LOCK.trace():
+                        compiled(*example)
+                with TRACE_LOCK.trace():  # a graph's call is alone too (scheduler.py)
+                    compiled(*example)
+                return compiled
+            except Exception as exc:  # noqa: BLE001 - the caller reports the second failure
+                if attempt == 2:
+                    raise
+                log.info("compiling the decode step of %s failed once (%s: %s); trying again",
+                         type(self.model).__name__, type(exc).__name__, str(exc).splitlines()[0][:200]
+                         if str(exc) else "")
+        raise AssertionError("unreachable")
+
+    def _compile(self, step: Callable[..., torch.Tensor], bucket: _Bucket, one_graph: bool) -> Callable[..., Any]:
+        """`step` under torch.compile, as a function with a code object of its own.
+
+        dynamo keeps its graphs per code object, with a limit on variants: one per bucket (and model, and try)
+        keeps one bucket's graph from counting as another's recompilation. A step that is one graph (`one_graph`:
+        fullgraph, a graph break raises) also drops the guards on the model's modules: they cost ~1 ms a step
+        (SmolLM2: thousands of attribute checks) and hold nothing a step can change, its weights being graph
+        inputs read afresh at each call. That is safe only for code no other model runs: a graph break would
+        compile the model's own methods, shared with every model of its class, whose guards then tell them apart.
+        """
+        code = step.__code__.replace(co_name=f"decode_step_{bucket.rows}x{bucket.length}")
+        fn = types.FunctionType(code, step.__globals__, code.co_name, step.__defaults__, step.__closure__)
+        options = {"guard_filter_fn": torch.compiler.skip_guard_on_all_nn_modules_unsafe} if one_graph else None
+        return torch.compile(fn, dynamic=False, fullgraph=one_graph, backend=self._backend(), options=options)
+
     def _backend(self) -> Callable[..., Any]:
         """Inductor (with this mode's options), building its code while the eager steps go on."""
         from torch._inductor import list_mode_options
         from torch._inductor.compile_fx import compile_fx
 
         options = list_mode_options(self.mode) if self.mode else {}
+        if self.device.type == "cpu":
+            # the graph's ~700 kernel calls from C++ instead of Python: ~2 ms less a step (SmolLM2, 2 cores)
+            options = {**options, "cpp_wrapper": True}
 
         def inductor(graph: Any, example_inputs: Any) -> Any:
             with TRACE_LOCK.paused_trace():
