@@ -205,6 +205,38 @@ def test_the_compiled_step_runs_on_packed_linears_with_the_same_tokens(plain_bf1
         bot.close()
 
 
+@needs_bf16
+def test_the_packed_product_has_a_cpp_kernel_that_computes_the_same():
+    """Compiled steps call it without Python (models/native_linear.py); built once per machine."""
+    from chatzoo_widget.models.native_linear import build_native_packed_linear, native_packed_linear
+
+    op = build_native_packed_linear()
+    assert op is not None, "the C++ kernel did not build (ninja and a C++ compiler are installed by .ci/setup)"
+    assert native_packed_linear() is op
+    plain, packed = packed_pair(True)
+    x = torch.randn(3, 64, dtype=torch.bfloat16)
+    with torch.inference_mode():
+        leader = packed.q_proj
+        want = torch.ops.mkldnn._linear_pointwise(x, leader.packed, leader.bias, "none", [], "")
+        torch.testing.assert_close(op(x, leader.packed, leader.bias, 128), want, rtol=0, atol=0)
+        compiled = torch.compile(packed.forward, dynamic=False, fullgraph=True)
+        torch.testing.assert_close(compiled(x[:1]), packed(x[:1]), rtol=0, atol=0)
+
+
+def test_where_the_cpp_kernel_cannot_build_the_python_op_stays(monkeypatch, caplog):
+    from chatzoo_widget.models import native_linear
+
+    def no_compiler(*args, **kwargs):
+        raise RuntimeError("Ninja is required to load C++ extensions")
+
+    monkeypatch.setattr(native_linear, "_state", {"op": None, "tried": False, "why": None})
+    monkeypatch.setattr("torch.utils.cpp_extension.load_inline", no_compiler)
+    caplog.set_level("INFO", logger="chatzoo_widget.models.native_linear")
+    assert native_linear.build_native_packed_linear() is None and native_linear.native_packed_linear() is None
+    assert "Ninja is required" in native_linear._state["why"] and "through Python" in caplog.text
+    assert native_linear.build_native_packed_linear() is None  # tried once per process
+
+
 def test_the_custom_op_gives_its_shape_to_the_compiler():
     fake = packed_linear._packed_linear_shape(torch.empty(3, 64, device="meta"), torch.empty(0), None, 96)
     assert fake.shape == (3, 96)

@@ -173,6 +173,9 @@ class CompiledDecoder:
                             use_cache=True, **{arg: cache})
                 return out.logits[:, -1, :].float()
 
+            # layers with something to build before a trace (models/packed_linear.py: its op's C++ kernel)
+            for prepare in {getattr(type(m), "before_compile", None) for m in model.modules()} - {None}:
+                prepare()
             with torch.inference_mode():
                 # the example inputs are inference tensors, like the steps' own: dynamo guards on the dispatch
                 # keys, and tensors made outside inference mode failed that guard at every step (eager each time)

@@ -12,7 +12,8 @@ rows. So a bfloat16 model loaded on such a CPU gets its `nn.Linear` layers repla
 - `.weight` still reads: it returns a dense copy (exact), made on each access; `state_dict()` holds it under the
   usual name. Code that needs the weights often should read them before packing.
 - Compiled decode steps trace through `chatzoo::packed_linear` (an opaque op for inductor, which cannot lower
-  oneDNN's op on a weight that is not a frozen constant); eager calls oneDNN directly.
+  oneDNN's op on a weight that is not a frozen constant), or its C++ twin once built (models/native_linear.py);
+  eager calls oneDNN directly.
 - Sibling projections of one input (attention's q/k/v, a gated MLP's gate/up) share one packed weight
   (`SiblingLinear`): one oneDNN call instead of three or two, measured 2.3 ms less per SmolLM2 step (18.1 -> 15.8
   ms of products), since each call costs ~15 us besides its reads and the fused matrix streams better.
@@ -27,6 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .native_linear import build_native_packed_linear, native_packed_linear
 from .precision import native_bf16_flag
 
 #: the environment variable that turns packing off ("0", "false", "off", "no")
@@ -88,10 +90,15 @@ class PackedLinear(nn.Module):
             flat = flat.to(torch.bfloat16)
         flat = flat.contiguous()
         if torch.compiler.is_compiling():
-            out = packed_linear(flat, self.packed, self.bias, self.out_features)
+            out = (native_packed_linear() or packed_linear)(flat, self.packed, self.bias, self.out_features)
         else:  # the custom op's Python dispatch costs ~10 us a call: eager calls oneDNN itself
             out = torch.ops.mkldnn._linear_pointwise(flat, self.packed, self.bias, "none", [], "")
         return out.reshape(*x.shape[:-1], self.out_features)
+
+    @staticmethod
+    def before_compile() -> None:
+        """Called before a decode step is traced (engine/compiled.py): the op's C++ kernel, built once."""
+        build_native_packed_linear()
 
     def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
         super()._save_to_state_dict(destination, prefix, keep_vars)
@@ -136,7 +143,7 @@ class SiblingLinear(nn.Module):
             flat = flat.to(torch.bfloat16)
         flat = flat.contiguous()
         if torch.compiler.is_compiling():
-            out = packed_linear(flat, lead.packed, lead.bias, sum(lead.sizes))
+            out = (native_packed_linear() or packed_linear)(flat, lead.packed, lead.bias, sum(lead.sizes))
         else:
             out = torch.ops.mkldnn._linear_pointwise(flat, lead.packed, lead.bias, "none", [], "")
         return [part.reshape(*x.shape[:-1], part.shape[-1]) for part in out.split(lead.sizes, dim=-1)]
@@ -159,6 +166,8 @@ class SiblingLinear(nn.Module):
         """This member's plain [out, in] weight (exact), unpacked on each access."""
         start, stop = self.rows
         return self.leader.packed.to_dense()[start:stop]
+
+    before_compile = PackedLinear.before_compile
 
     def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
         super()._save_to_state_dict(destination, prefix, keep_vars)
