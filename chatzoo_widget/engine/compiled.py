@@ -259,7 +259,8 @@ class CompiledDecoder:
         """
         code = step.__code__.replace(co_name=f"decode_step_{bucket.rows}x{bucket.length}")
         fn = types.FunctionType(code, step.__globals__, code.co_name, step.__defaults__, step.__closure__)
-        options = {"guard_filter_fn": torch.compiler.skip_guard_on_all_nn_modules_unsafe} if one_graph else None
+        skip = getattr(torch.compiler, "skip_guard_on_all_nn_modules_unsafe", None)  # torch >= 2.8
+        options = {"guard_filter_fn": skip} if one_graph and skip is not None else None
         return torch.compile(fn, dynamic=False, fullgraph=one_graph, backend=self._backend(), options=options)
 
     def _backend(self) -> Callable[..., Any]:
