@@ -112,6 +112,9 @@ def bench_sweep_and_single(args) -> dict:
         "rss_one_mb": round(rss_one), "rss8_mb": round(rss8),
         "rss8_ratio": round(rss8 / rss_one, 3),
         "peak_batch": bot.scheduler.peak_batch,
+        # the columns share one model: its compiled buckets (rows x cache length: seconds) and step's status
+        "decode_step": bot.describe()["decode_step"],
+        "compiled_buckets": bot.scheduler.compiled.compile_seconds() if bot.scheduler.compiled else {},
     }
     sweep8.close()
     one.close()
