@@ -190,8 +190,11 @@ def _decode_note(step: Any) -> str | None:
         return None
     if step.startswith("compiling"):
         return step
-    if step.startswith("eager: compiling failed ("):  # the error's type only: its text is in the log
-        return "eager: compiling failed (" + step.split("(", 1)[1].split(":", 1)[0].rstrip(")") + ")"
+    failed = "eager: compiling failed ("
+    if failed in step and (step.startswith(failed) or step.startswith("compiled; ")):
+        # the error's type only (its text is in the log); "8 rows x 256 eager: ..." where other buckets compiled
+        head = step.split(failed, 1)[0].removeprefix("compiled; ")
+        return head + failed + step.split(failed, 1)[1].split(":", 1)[0].rstrip(")") + ")"
     return None
 
 

@@ -196,6 +196,38 @@ def test_a_step_with_a_graph_break_compiles_with_its_guards_and_decodes_the_same
         slow.close()
 
 
+def test_a_bucket_that_fails_leaves_the_other_buckets_compiled(tiny_chat_dir, monkeypatch):
+    """Seen in bench_engine: the 8-row trace failed while 8 rows decoded; the one-row graph must keep working."""
+    from chatzoo_widget.manager import _decode_note
+
+    trace = CompiledDecoder._trace
+
+    def fails_for_batches(self, step, bucket, example):
+        if bucket.rows > 1:
+            raise RuntimeError("the batched trace failed")
+        return trace(self, step, bucket, example)
+
+    monkeypatch.setattr(CompiledDecoder, "_trace", fails_for_batches)
+    fast = load_bot(tiny_chat_dir, type="chat", compile=True, dtype="float32")
+    slow = load_bot(tiny_chat_dir, type="chat", compile=False, dtype="float32")
+    try:
+        decode(fast, [prompt(fast, "warm up")], 2)
+        assert fast.scheduler.compiled.wait_ready(600) and fast.describe()["decode_step"] == "compiled"
+        texts = ["Hello, how are you today?", "The capital of France is Paris.", "我喜欢读书"]
+        decode(fast, [prompt(fast, t) for t in texts], 2)  # asks for the 4-row bucket, which fails
+        assert fast.scheduler.compiled.wait_ready(600)
+        status = fast.describe()["decode_step"]
+        assert status.startswith("compiled; 4 rows x 256 eager: compiling failed (RuntimeError")
+        assert _decode_note(status) == "4 rows x 256 eager: compiling failed (RuntimeError)"
+        assert_same_until_near_tie(fast, slow, texts)  # the batch decodes eagerly
+        before = fast.scheduler.compiled.compiled_steps
+        assert_same_until_near_tie(fast, slow, ["Hello, how are you today?"])
+        assert fast.scheduler.compiled.compiled_steps - before == NEW - 1  # one row: still the graph
+    finally:
+        fast.close()
+        slow.close()
+
+
 def test_a_compile_that_fails_once_is_tried_again(tiny_chat_dir, monkeypatch, caplog):
     """A concurrent load changing torch's default dtype fails a trace once; the second try compiles."""
     caplog.set_level("INFO", logger="chatzoo_widget.engine.compiled")

@@ -101,6 +101,7 @@ class _Bucket:
     cache: Any = None
     step: Callable[..., torch.Tensor] | None = None
     state: str = "building"  # building | ready | failed
+    error: str | None = None  # why it failed (its rows then decode eagerly; other buckets keep their graphs)
     seconds: float | None = None
     ready: threading.Event = field(default_factory=threading.Event)
 
@@ -137,14 +138,20 @@ class CompiledDecoder:
     # ----- status -------------------------------------------------------------------------------
     @property
     def status(self) -> str:
-        """"compiling (one-off)", "compiled", "eager: <why>" or "not compiled yet"."""
+        """"compiling (one-off)", "compiled", "eager: <why>", "not compiled yet", or "compiled; R rows x L eager:
+        <why>" where one bucket failed and another works."""
         if self.failure:
             return f"eager: {self.failure}"
         with self._lock:
-            states = [b.state for b in self._buckets.values()]
-        if "building" in states:
+            buckets = list(self._buckets.values())
+        if any(b.state == "building" for b in buckets):
             return "compiling (one-off)"
-        return "compiled" if states else "not compiled yet"
+        failed = [b for b in buckets if b.state == "failed"]
+        if failed and len(failed) == len(buckets):
+            return f"eager: {failed[0].error}"
+        if failed:
+            return f"compiled; {failed[0].rows} rows x {failed[0].length} eager: {failed[0].error}"
+        return "compiled" if buckets else "not compiled yet"
 
     def compile_seconds(self) -> dict[str, float]:
         """Seconds each bucket took to compile, by "rows x length"."""
@@ -210,11 +217,14 @@ class CompiledDecoder:
                      type(self.model).__name__, bucket.rows, bucket.length, bucket.seconds)
             self.on_status("compiled")
         except Exception as exc:  # noqa: BLE001 - compiling is an optimisation: eager goes on
-            bucket.state = "failed"
+            # Only this bucket's rows stay eager: a one-row graph that works keeps working when the 8-row trace
+            # fails (seen while 8 rows decode: dynamo's "Expected dict, got NoneType" building its guards).
             first_line = str(exc).splitlines()[0][:200] if str(exc) else ""
-            self.failure = f"compiling failed ({type(exc).__name__}: {first_line})"
-            log.warning("%s decodes eagerly: %s", type(self.model).__name__, self.failure)
-            self.on_status(f"eager: {self.failure}")
+            bucket.error = f"compiling failed ({type(exc).__name__}: {first_line})"
+            bucket.state = "failed"
+            log.warning("%s decodes %d rows x %d eagerly: %s", type(self.model).__name__, bucket.rows,
+                        bucket.length, bucket.error)
+            self.on_status(self.status)
         finally:
             bucket.ready.set()
 
