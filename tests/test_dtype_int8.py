@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from chatzoo_widget.models.int8 import Int8Linear
+from chatzoo_widget.models.int8 import Int8Linear, Int8Sibling, quantize_int8
 from chatzoo_widget.registry import load_bot
 
 TEXT = "The quick brown fox jumps over the lazy dog, and then it runs into the forest."
@@ -42,6 +42,37 @@ def test_an_int8_model_answers_and_keeps_the_text_likelihood(tiny_chat_dir):
     finally:
         full.close()
         small.close()
+
+
+class Projections(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.q_proj, self.k_proj, self.v_proj = (nn.Linear(64, n) for n in (64, 32, 32))
+        self.gate_proj, self.up_proj = nn.Linear(64, 96, bias=False), nn.Linear(64, 96, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.q_proj(x), self.k_proj(x), self.v_proj(x), self.gate_proj(x) * self.up_proj(x)], -1)
+
+
+def test_int8_siblings_share_one_matrix_and_equal_separate_int8_layers():
+    """Scales are per output row, so stacking q/k/v (and gate/up) changes no product; one call per group."""
+    torch.manual_seed(0)
+    model = Projections().to(torch.bfloat16)
+    separate = {name: Int8Linear(getattr(model, name)) for name in ("q_proj", "k_proj", "v_proj", "gate_proj",
+                                                                    "up_proj")}
+    assert quantize_int8(model) == 5 and all(isinstance(getattr(model, n), Int8Sibling) for n in separate)
+    x = torch.randn(2, 3, 64, dtype=torch.bfloat16)
+    with torch.inference_mode():
+        want = torch.cat([separate["q_proj"](x), separate["k_proj"](x), separate["v_proj"](x),
+                          separate["gate_proj"](x) * separate["up_proj"](x)], -1)
+        torch.testing.assert_close(model(x), want, rtol=0, atol=0)
+        assert model.q_proj.pending is None
+        one = torch.randn(1, 1, 64, dtype=torch.bfloat16)
+        torch.testing.assert_close(torch.compile(model, dynamic=False, fullgraph=True)(one), model(one),
+                                   rtol=2e-2, atol=2e-2)
+    state = model.state_dict()
+    assert torch.equal(state["k_proj.weight_int8"], separate["k_proj"].weight_int8)
+    assert torch.equal(state["v_proj.bias"], separate["v_proj"].bias) and "up_proj.scales" in state
 
 
 def test_an_unknown_quantize_value_names_the_choices(tiny_chat_dir):

@@ -102,8 +102,8 @@ def packed_pair(bias: bool) -> tuple[Block, Block]:
 def test_sibling_projections_share_one_packed_matrix_and_compute_the_same(bias, monkeypatch):
     plain, packed = packed_pair(bias)
     products = []
-    product = SiblingLinear._product
-    monkeypatch.setattr(SiblingLinear, "_product", lambda self, x: products.append(self.index) or product(self, x))
+    product = SiblingLinear.product
+    monkeypatch.setattr(SiblingLinear, "product", lambda self, x: products.append(self.index) or product(self, x))
     assert all(isinstance(getattr(packed, n), SiblingLinear) for n in ("q_proj", "k_proj", "v_proj", "gate_proj"))
     assert isinstance(packed.down_proj, PackedLinear)  # no sibling: packed on its own
     assert packed.k_proj.leader is packed.q_proj and packed.up_proj.leader is packed.gate_proj

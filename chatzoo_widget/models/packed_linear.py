@@ -15,7 +15,7 @@ rows. So a bfloat16 model loaded on such a CPU gets its `nn.Linear` layers repla
   oneDNN's op on a weight that is not a frozen constant), or its C++ twin once built (models/native_linear.py);
   eager calls oneDNN directly.
 - Sibling projections of one input (attention's q/k/v, a gated MLP's gate/up) share one packed weight
-  (`SiblingLinear`): one oneDNN call instead of three or two, measured 2.3 ms less per SmolLM2 step (18.1 -> 15.8
+  (`SiblingLinear`, on models/siblings.py): one oneDNN call instead of three or two, measured 2.3 ms less per SmolLM2 step (18.1 -> 15.8
   ms of products), since each call costs ~15 us besides its reads and the fused matrix streams better.
 - `CHATZOO_PACKED_LINEAR=0` turns it off (plain `nn.Linear` stays), for comparisons and as an escape hatch.
 """
@@ -30,6 +30,7 @@ from torch import nn
 
 from .native_linear import build_native_packed_linear, native_packed_linear
 from .precision import native_bf16_flag
+from .siblings import SIBLINGS, SiblingMember, group_siblings
 
 #: the environment variable that turns packing off ("0", "false", "off", "no")
 PACKED_ENV = "CHATZOO_PACKED_LINEAR"
@@ -109,57 +110,19 @@ class PackedLinear(nn.Module):
                "oneDNN packed bfloat16"
 
 
-#: sibling projections that read the same input, in the order their module's forward calls them
-SIBLINGS = (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj"))
+class SiblingLinear(SiblingMember):
+    """A bfloat16 projection sharing one oneDNN-packed matrix with its siblings (models/siblings.py)."""
 
+    def fill(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+        self.register_buffer("packed", torch.ops.mkldnn._reorder_linear_weight(weight.to(torch.bfloat16), 1),
+                             persistent=False)
+        self.bias = None if bias is None else nn.Parameter(bias, requires_grad=False)
 
-class SiblingLinear(nn.Module):
-    """One of a few projections of the same input whose weights are packed as one matrix.
-
-    The first member's weight buffer holds every member's rows. The first member's call computes every member's
-    output and leaves the others theirs, keyed by the input tensor itself: a member
-    called with another tensor (another thread's forward, another call order) computes the product again and
-    takes its own slice, so the sharing can cost time but never change a result. The last member to take its
-    part lets go of the shared outputs."""
-
-    def __init__(self, linear: nn.Linear, index: int, rows: tuple[int, int], leader: SiblingLinear | None):
-        super().__init__()
-        self.in_features, self.out_features = linear.in_features, linear.out_features
-        self.index, self.rows = index, rows
-        self.sizes: list[int] = [linear.out_features]
-        self.last = False  # the last member: lets go of the shared outputs (set by _pack_group)
-        self.pending: tuple[torch.Tensor, list[torch.Tensor]] | None = None  # (input, every member's output)
-        if leader is None:
-            self.register_buffer("packed", torch.empty(0), persistent=False)  # filled by _pack_group
-            self.bias = None
-        else:
-            leader.sizes.append(linear.out_features)
-        object.__setattr__(self, "leader", leader or self)  # a reference, not a submodule (no double registration)
-
-    def _product(self, x: torch.Tensor) -> list[torch.Tensor]:
-        lead = self.leader
-        flat = x.reshape(-1, self.in_features)
-        if flat.dtype != torch.bfloat16:
-            flat = flat.to(torch.bfloat16)
-        flat = flat.contiguous()
+    def product(self, flat: torch.Tensor) -> torch.Tensor:
+        flat = (flat if flat.dtype == torch.bfloat16 else flat.to(torch.bfloat16)).contiguous()
         if torch.compiler.is_compiling():
-            out = (native_packed_linear() or packed_linear)(flat, lead.packed, lead.bias, sum(lead.sizes))
-        else:
-            out = torch.ops.mkldnn._linear_pointwise(flat, lead.packed, lead.bias, "none", [], "")
-        return [part.reshape(*x.shape[:-1], part.shape[-1]) for part in out.split(lead.sizes, dim=-1)]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        lead = self.leader
-        if self.index == 0:  # forwards call the first member first: it never finds outputs to take
-            parts = self._product(x)
-            lead.pending = (x, parts)
-            return parts[0]
-        shared = lead.pending
-        if shared is not None and shared[0] is x:
-            if self.last:
-                lead.pending = None
-            return shared[1][self.index]
-        return self._product(x)[self.index]
+            return (native_packed_linear() or packed_linear)(flat, self.packed, self.bias, sum(self.sizes))
+        return torch.ops.mkldnn._linear_pointwise(flat, self.packed, self.bias, "none", [], "")
 
     @property
     def weight(self) -> torch.Tensor:
@@ -176,36 +139,13 @@ class SiblingLinear(nn.Module):
         if lead.bias is not None:
             start, stop = self.rows
             destination[prefix + "bias"] = lead.bias[start:stop]
-        destination.pop(prefix + "packed", None)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, rows {self.rows[0]}:" \
-               f"{self.rows[1]} of one oneDNN packed bfloat16 matrix"
+        return super().extra_repr() + " (one oneDNN packed bfloat16 matrix)"
 
 
-def _pack_group(parent: nn.Module, names: tuple[str, ...]) -> bool:
-    """Pack `parent`'s sibling projections `names` as one SiblingLinear group; False: they do not qualify."""
-    linears = [getattr(parent, name, None) for name in names]
-    if not all(type(m) is nn.Linear and m.weight.dtype == torch.bfloat16 and m.weight.device.type == "cpu"
-               and "forward" not in vars(m) for m in linears):
-        return False
-    if len({m.in_features for m in linears}) != 1 or len({m.bias is None for m in linears}) != 1:
-        return False
-    leader, start = None, 0
-    members = []
-    for index, linear in enumerate(linears):
-        member = SiblingLinear(linear, index, (start, start + linear.out_features), leader)
-        leader = leader or member
-        start += linear.out_features
-        members.append(member)
-    members[-1].last = True
-    weight = torch.cat([m.weight.detach() for m in linears]).contiguous()
-    leader.packed = torch.ops.mkldnn._reorder_linear_weight(weight, 1)
-    if linears[0].bias is not None:
-        leader.bias = nn.Parameter(torch.cat([m.bias.detach() for m in linears]), requires_grad=False)
-    for name, member in zip(names, members):
-        setattr(parent, name, member)
-    return True
+def _packable(linear: nn.Linear) -> bool:
+    return linear.weight.dtype == torch.bfloat16 and linear.weight.device.type == "cpu"
 
 
 def pack_linears(model: Any) -> int:
@@ -213,11 +153,9 @@ def pack_linears(model: Any) -> int:
     (`packing_unavailable` is None); return how many were replaced."""
     if packing_unavailable(model):
         return 0
-    grouped = sum(len(names) for module in list(model.modules()) for names in SIBLINGS
-                  if _pack_group(module, names))
+    grouped = group_siblings(model, SiblingLinear, _packable)
     targets = [(name, module) for name, module in model.named_modules()
-               if type(module) is nn.Linear and module.weight.dtype == torch.bfloat16
-               and module.weight.device.type == "cpu" and "forward" not in vars(module)]
+               if type(module) is nn.Linear and _packable(module) and "forward" not in vars(module)]
     for name, module in targets:
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
