@@ -14,15 +14,17 @@ from chatzoo_widget.engine.openmp import release_thread_team
 from chatzoo_widget.engine.pool import ModelPool
 
 
-def _os_threads() -> int:
-    return len(os.listdir("/proc/self/task"))
+def _os_threads() -> set[str]:
+    return set(os.listdir("/proc/self/task"))
 
 
-def _settled(expected: int, timeout: float = 5.0) -> int:
+def _settled(base: set[str], expected: int, timeout: float = 5.0) -> int:
+    """OS threads started since `base` was taken, once they number `expected` (or at the timeout). Threads of
+    earlier tests that end meanwhile do not count (seen: a leftover thread ending made the total one short)."""
     deadline = time.monotonic() + timeout
-    while _os_threads() != expected and time.monotonic() < deadline:
+    while len(_os_threads() - base) != expected and time.monotonic() < deadline:
         time.sleep(0.02)
-    return _os_threads()
+    return len(_os_threads() - base)
 
 
 def _parallel_work() -> str:
@@ -61,7 +63,7 @@ def test_a_thread_that_releases_its_team_leaves_no_workers_behind(two_threads):
         t = threading.Thread(target=work, args=(release,))
         t.start()
         done.wait(10)
-        counts[release] = _settled(base + 1) - base  # the thread itself, plus its workers if it kept them
+        counts[release] = _settled(base, 1)  # the thread itself, plus its workers if it kept them
         stay.set()
         t.join()
     assert counts[False] >= 2, counts  # a kept team: the thread and at least one worker
@@ -73,5 +75,5 @@ def test_the_model_pools_loader_gives_its_team_back_after_a_load(two_threads):
     base = _os_threads()
     lease = pool.acquire("parallel", _parallel_work)
     assert lease.bot(timeout=30) == "loaded"
-    assert _settled(base + 1) == base + 1  # the idle loader thread only, no OpenMP workers waiting with it
+    assert _settled(base, 1) == 1  # the idle loader thread only, no OpenMP workers waiting with it
     lease.release()
