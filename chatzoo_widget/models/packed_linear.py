@@ -15,8 +15,9 @@ rows. So a bfloat16 model loaded on such a CPU gets its `nn.Linear` layers repla
   oneDNN's op on a weight that is not a frozen constant), or its C++ twin once built (models/native_linear.py);
   eager calls oneDNN directly.
 - Sibling projections of one input (attention's q/k/v, a gated MLP's gate/up) share one packed weight
-  (`SiblingLinear`, on models/siblings.py): one oneDNN call instead of three or two, measured 2.3 ms less per SmolLM2 step (18.1 -> 15.8
-  ms of products), since each call costs ~15 us besides its reads and the fused matrix streams better.
+  (`SiblingLinear`, on models/siblings.py): one oneDNN call instead of three or two, measured 2.3 ms less per
+  SmolLM2 step (18.1 -> 15.8 ms of products), since each call costs ~15 us besides its reads and the stacked
+  matrix streams better.
 - `CHATZOO_PACKED_LINEAR=0` turns it off (plain `nn.Linear` stays), for comparisons and as an escape hatch.
 """
 
