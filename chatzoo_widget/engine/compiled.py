@@ -94,6 +94,12 @@ def cpu_options() -> dict[str, Any]:
     return {key: value for key, value in wanted.items() if hasattr(config, key)}
 
 
+def _first_line(exc: BaseException) -> str:
+    """An error's first line, at most 200 characters (for a status or a log line)."""
+    text = str(exc)
+    return text.splitlines()[0][:200] if text else ""
+
+
 @dataclass
 class _Bucket:
     rows: int
@@ -219,8 +225,7 @@ class CompiledDecoder:
         except Exception as exc:  # noqa: BLE001 - compiling is an optimisation: eager goes on
             # Only this bucket's rows stay eager: a one-row graph that works keeps working when the 8-row trace
             # fails (seen while 8 rows decode: dynamo's "Expected dict, got NoneType" building its guards).
-            first_line = str(exc).splitlines()[0][:200] if str(exc) else ""
-            bucket.error = f"compiling failed ({type(exc).__name__}: {first_line})"
+            bucket.error = f"compiling failed ({type(exc).__name__}: {_first_line(exc)})"
             bucket.state = "failed"
             log.warning("%s decodes %d rows x %d eagerly: %s", type(self.model).__name__, bucket.rows,
                         bucket.length, bucket.error)
@@ -242,7 +247,7 @@ class CompiledDecoder:
                         compiled(*example)
                 except torch._dynamo.exc.Unsupported as exc:  # a graph break: several graphs, every guard kept
                     log.info("the decode step of %s is not one graph (%s): compiled with all its guards",
-                             type(self.model).__name__, str(exc).splitlines()[0][:200] if str(exc) else "")
+                             type(self.model).__name__, _first_line(exc))
                     compiled = self._compile(step, bucket, one_graph=False)
                     with TRACE_LOCK.trace():
                         compiled(*example)
@@ -253,8 +258,7 @@ class CompiledDecoder:
                 if attempt == 2:
                     raise
                 log.info("compiling the decode step of %s failed once (%s: %s); trying again",
-                         type(self.model).__name__, type(exc).__name__, str(exc).splitlines()[0][:200]
-                         if str(exc) else "")
+                         type(self.model).__name__, type(exc).__name__, _first_line(exc))
         raise AssertionError("unreachable")
 
     def _compile(self, step: Callable[..., torch.Tensor], bucket: _Bucket, one_graph: bool) -> Callable[..., Any]:
