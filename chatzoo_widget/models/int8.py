@@ -72,12 +72,9 @@ class Int8Sibling(SiblingMember):
     def product(self, flat: torch.Tensor) -> torch.Tensor:
         return int8_product(flat, self.weight_int8, self.scales, self.bias)
 
-    def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
+    def own_state(self) -> dict[str, torch.Tensor]:
         lead, (start, stop) = self.leader, self.rows
-        destination[prefix + "weight_int8"] = lead.weight_int8[start:stop]  # each layer under its own name
-        destination[prefix + "scales"] = lead.scales[start:stop]
-        if lead.bias is not None:
-            destination[prefix + "bias"] = lead.bias[start:stop]
+        return {"weight_int8": lead.weight_int8[start:stop], "scales": lead.scales[start:stop]}
 
 
 def quantize_int8(model: Any) -> int:

@@ -133,13 +133,8 @@ class SiblingLinear(SiblingMember):
 
     before_compile = PackedLinear.before_compile
 
-    def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
-        super()._save_to_state_dict(destination, prefix, keep_vars)
-        destination[prefix + "weight"] = self.weight
-        lead = self.leader
-        if lead.bias is not None:
-            start, stop = self.rows
-            destination[prefix + "bias"] = lead.bias[start:stop]
+    def own_state(self) -> dict[str, torch.Tensor]:
+        return {"weight": self.weight}
 
     def extra_repr(self) -> str:
         return super().extra_repr() + " (one oneDNN packed bfloat16 matrix)"

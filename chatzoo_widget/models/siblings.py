@@ -46,6 +46,18 @@ class SiblingMember(nn.Module):
         """flat [rows, in] times the stacked matrix: [rows, sum of rows]."""
         raise NotImplementedError
 
+    def own_state(self) -> dict[str, torch.Tensor]:
+        """This member's weights as a plain layer of its kind would save them (the bias is added here)."""
+        raise NotImplementedError
+
+    def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
+        # each layer under its own usual names, never the leader's stacked tensors
+        destination.update({prefix + name: value for name, value in self.own_state().items()})
+        bias = self.leader.bias
+        if bias is not None:
+            start, stop = self.rows
+            destination[prefix + "bias"] = bias[start:stop]
+
     # ----- the shared call ----------------------------------------------------------------------
     def _parts(self, x: torch.Tensor) -> list[torch.Tensor]:
         lead = self.leader
